@@ -1,0 +1,98 @@
+"""The backend's ASGI application.
+
+It owns the project's secrets and serves the PostgREST-compatible data API at
+``/api/database`` over a pool that logs in as ``authenticator``. Browsers reach it
+cross-origin from the app, so it answers CORS for the app's origins only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from psycopg_pool import AsyncConnectionPool
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
+
+from rowgate.config import Settings
+from rowgate.dataapi.app import DataApi
+from rowgate.dataapi.config import DataApiConfig
+
+logger = logging.getLogger("rowgate.backend")
+
+# Browser clients read counts and new-row locations from these headers.
+EXPOSED_HEADERS = [
+    "Content-Encoding",
+    "Content-Location",
+    "Content-Range",
+    "Content-Type",
+    "Date",
+    "Location",
+    "Preference-Applied",
+    "Range-Unit",
+]
+
+
+def cors_origins(settings: Settings) -> list[str]:
+    """The app's origin, its loopback twin, and the configured trusted origins."""
+    origins = [settings.app_origin, *settings.trusted_origins]
+    host, port = settings.app_host_port
+    twins = {"127.0.0.1": "localhost", "localhost": "127.0.0.1"}
+    if host in twins:
+        scheme = settings.app_origin.split(":", 1)[0]
+        origins.append(f"{scheme}://{twins[host]}:{port}")
+    return sorted(set(origins))
+
+
+def create_backend(settings: Settings, *, pool_size: int = 10) -> Starlette:
+    """Build the backend for ``settings``; the pool opens when the app starts."""
+    settings.validate_secrets()
+    conninfo = settings.authenticator_url()
+    pool = AsyncConnectionPool(
+        conninfo, min_size=1, max_size=pool_size, open=False, name="dataapi"
+    )
+    data_api = DataApi(
+        DataApiConfig(
+            jwt_secret=settings.insforge_jwt_secret,
+            anon_key=settings.insforge_anon_key or None,
+        ),
+        pool,
+        listen_conninfo=conninfo,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await pool.open(wait=True, timeout=15)
+        await data_api.startup()
+        logger.info("backend ready for project %s", settings.project_id)
+        try:
+            yield
+        finally:
+            await data_api.shutdown()
+            await pool.close()
+
+    async def health(_request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "projectId": settings.project_id})
+
+    return Starlette(
+        routes=[
+            Route("/api/health", health, methods=["GET"]),
+            Mount("/api/database", app=data_api),
+        ],
+        middleware=[
+            Middleware(
+                CORSMiddleware,
+                allow_origins=cors_origins(settings),
+                allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"],
+                allow_headers=["*"],
+                expose_headers=EXPOSED_HEADERS,
+                max_age=86400,
+            )
+        ],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,412 @@
+"""The ``rowgate`` command line: thin commands over the library, no business logic.
+
+Every command reads one ``Settings`` object from the environment and ``.env.local``
+of the project directory. Errors rowgate raises on purpose print as one line and
+exit non-zero; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rowgate import __version__
+from rowgate.config import (
+    Settings,
+    load_settings,
+    new_admin_key,
+    new_anon_key,
+    new_secret,
+)
+from rowgate.envfile import add_missing
+from rowgate.errors import RowgateError
+from rowgate.migrations import files as migration_files
+from rowgate.migrations.engine import DirectTransport, Status, status, up
+
+console = Console()
+errors = Console(stderr=True)
+
+app = typer.Typer(
+    help="Better Auth-compatible auth and a PostgREST-compatible data API over "
+    "one Postgres guarded by row level security.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
+migrations_app = typer.Typer(
+    help="Numbered SQL migrations in migrations/.", no_args_is_help=True
+)
+auth_app = typer.Typer(help="Auth tables.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+db_app.add_typer(migrations_app, name="migrations")
+app.add_typer(auth_app, name="auth")
+
+ProjectDir = Annotated[
+    Path,
+    typer.Option(
+        "--project-dir",
+        "-C",
+        help="The project directory (its .env.local and migrations/).",
+        file_okay=False,
+        resolve_path=True,
+    ),
+]
+
+_state: dict[str, bool] = {"debug": False}
+T = TypeVar("T")
+
+
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks and debug logs.")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.")
+    ] = False,
+) -> None:
+    _state["debug"] = debug
+    if version:
+        console.print(f"rowgate {__version__}")
+        raise typer.Exit()
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@contextmanager
+def _friendly_errors() -> Iterator[None]:
+    try:
+        yield
+    except RowgateError as exc:
+        if _state["debug"]:
+            raise
+        errors.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+
+
+def _settings(project_dir: Path) -> Settings:
+    return load_settings(project_dir, os.environ)
+
+
+# -- migrations ---------------------------------------------------------------------
+
+
+@migrations_app.command("up")
+def migrations_up(
+    project_dir: ProjectDir = Path("."),
+    target: Annotated[
+        str | None, typer.Argument(help="Apply only this one pending migration.")
+    ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="Apply pending migrations up to this version."),
+    ] = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Apply every pending migration.")
+    ] = False,
+    accept_drift: Annotated[
+        bool,
+        typer.Option(
+            "--accept-drift",
+            help="Record the new checksum of edited applied files without running "
+            "them.",
+        ),
+    ] = False,
+) -> None:
+    """Apply migrations: exactly one of TARGET, --to or --all."""
+    with _friendly_errors():
+        modes = [target is not None, to is not None, all_]
+        if sum(modes) != 1:
+            raise RowgateError(
+                "use exactly one apply mode: `up <target>`, `up --to <version>` or "
+                "`up --all`"
+            )
+        from rowgate.provision import check_reachable, project_migrations
+
+        settings = _settings(project_dir)
+        conninfo = settings.require_database_url()
+        check_reachable(conninfo)
+        files = project_migrations(project_dir)
+        with DirectTransport(conninfo) as transport:
+            limit = None
+            if to is not None or target is not None:
+                limit = migration_files.resolve_target(files, to or target or "")
+            if target is not None:
+                _refuse_skipping(files, transport, limit)
+            applied = up(
+                transport,
+                files,
+                to=limit,
+                accept_drift=accept_drift,
+                on_apply=lambda f: console.print(f"  applying {f.filename}"),
+            )
+        if not applied:
+            console.print("No pending migrations to apply.")
+            return
+        console.print(f"Applied {len(applied)} migration file(s).")
+
+
+def _refuse_skipping(
+    files: list[migration_files.MigrationFile],
+    transport: DirectTransport,
+    target: int | None,
+) -> None:
+    pending = [
+        e for e in status(files, transport.applied()) if e.status is Status.PENDING
+    ]
+    if pending and target is not None and pending[0].version != target:
+        raise RowgateError(
+            f"migration {target} is not the next pending one; apply "
+            f"{pending[0].filename} first"
+        )
+
+
+@migrations_app.command("status")
+def migrations_status(project_dir: ProjectDir = Path(".")) -> None:
+    """Show every migration: applied, pending, drifted or older than the head."""
+    with _friendly_errors():
+        from rowgate.provision import check_reachable, project_migrations
+
+        settings = _settings(project_dir)
+        conninfo = settings.require_database_url()
+        check_reachable(conninfo)
+        files = project_migrations(project_dir)
+        with DirectTransport(conninfo) as transport:
+            entries = status(files, transport.applied())
+        table = Table("version", "name", "status")
+        colours = {
+            Status.APPLIED: "green",
+            Status.PENDING: "yellow",
+            Status.DRIFTED: "red",
+            Status.OLDER_THAN_HEAD: "red",
+            Status.MISSING: "magenta",
+        }
+        for entry in entries:
+            colour = colours[entry.status]
+            table.add_row(
+                str(entry.version),
+                entry.name,
+                f"[{colour}]{entry.status.value}[/{colour}]",
+            )
+        console.print(table)
+
+
+migrations_app.command("list", help="Alias of `status`.")(migrations_status)
+
+
+@migrations_app.command("new")
+def migrations_new(
+    name: Annotated[str, typer.Argument(help="lowercase-words-with-hyphens")],
+    project_dir: ProjectDir = Path("."),
+) -> None:
+    """Create the next empty migration file in migrations/."""
+    with _friendly_errors():
+        folder = project_dir / "migrations"
+        files = migration_files.discover(folder)
+        filename = migration_files.next_filename(files, name, applied_head=0)
+        folder.mkdir(exist_ok=True)
+        path = folder / filename
+        with path.open("x", encoding="utf-8"):
+            pass
+        console.print(f"Created migration file {path.relative_to(project_dir)}")
+
+
+# -- auth and setup -----------------------------------------------------------------
+
+
+@auth_app.command("migrate")
+def auth_migrate(project_dir: ProjectDir = Path(".")) -> None:
+    """Create Better Auth's tables in the better_auth schema (idempotent)."""
+    with _friendly_errors():
+        from rowgate.provision import check_reachable, migrate_auth
+
+        conninfo = _settings(project_dir).require_database_url()
+        check_reachable(conninfo)
+        created = migrate_auth(conninfo)
+        console.print(
+            f"Created {', '.join(created)}."
+            if created
+            else "Auth tables are up to date."
+        )
+
+
+@app.command("setup")
+def setup_command(project_dir: ProjectDir = Path(".")) -> None:
+    """Bootstrap (0001), auth tables, then every migration. Safe to re-run."""
+    with _friendly_errors():
+        _run_setup(_settings(project_dir))
+
+
+def _run_setup(settings: Settings) -> None:
+    from rowgate.provision import DatabaseUnreachable, project_migrations, setup
+
+    try:
+        report = setup(
+            settings.require_database_url(),
+            project_migrations(settings.project_dir),
+            authenticator_password=settings.authenticator_password,
+            progress=lambda message: console.print(f"  {message}"),
+        )
+    except DatabaseUnreachable as exc:
+        raise RowgateError(
+            f"{exc}. Start Postgres or fix DATABASE_URL in .env.local, then run "
+            "`rowgate setup` again."
+        ) from exc
+    console.print(
+        f"Setup complete: {len(report.applied)} migration(s) applied, "
+        f"{len(report.auth_created)} auth object(s) created."
+    )
+
+
+@app.command("config")
+def config_command(project_dir: ProjectDir = Path(".")) -> None:
+    """Print the effective settings with secrets masked."""
+    with _friendly_errors():
+        for key, value in _settings(project_dir).masked().items():
+            console.print(f"{key} = {value}", highlight=False)
+
+
+# -- servers ------------------------------------------------------------------------
+
+
+@app.command("serve")
+def serve(
+    project_dir: ProjectDir = Path("."),
+    host: Annotated[
+        str | None, typer.Option(help="Defaults to INSFORGE_BASE_URL.")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Defaults to INSFORGE_BASE_URL.")
+    ] = None,
+) -> None:
+    """Run the backend: the data API (and admin API) on INSFORGE_BASE_URL."""
+    with _friendly_errors():
+        from rowgate.backend.app import create_backend
+
+        settings = _settings(project_dir)
+        default_host, default_port = settings.backend_host_port
+        backend = create_backend(settings)
+        asyncio.run(_serve_all([(backend, host or default_host, port or default_port)]))
+
+
+def _ensure_local_env(project_dir: Path) -> list[str]:
+    """Create the project's secrets and keys in .env.local on first run only."""
+    return add_missing(
+        project_dir / ".env.local",
+        {
+            "BETTER_AUTH_SECRET": new_secret(),
+            "INSFORGE_JWT_SECRET": new_secret(),
+            "INSFORGE_ANON_KEY": new_anon_key(),
+            "INSFORGE_API_KEY": new_admin_key(),
+        },
+        header="Generated by `rowgate dev`; keep this file out of version control.",
+    )
+
+
+@app.command("dev")
+def dev(
+    project_dir: ProjectDir = Path("."),
+    embedded: Annotated[
+        bool | None,
+        typer.Option(
+            "--embedded/--no-embedded",
+            help="Use the embedded Postgres (default: when DATABASE_URL is unset).",
+        ),
+    ] = None,
+) -> None:
+    """Run the whole demo: database, setup, backend and app."""
+    with _friendly_errors():
+        written = _ensure_local_env(project_dir)
+        if written:
+            console.print(f"Wrote {', '.join(written)} to .env.local")
+        settings = _settings(project_dir)
+        use_embedded = settings.database_url is None if embedded is None else embedded
+        with _database(settings, use_embedded) as database_url:
+            settings = dataclasses.replace(settings, database_url=database_url)
+            _run_setup(settings)
+            _run_demo(settings)
+
+
+@contextmanager
+def _database(settings: Settings, embedded: bool) -> Iterator[str]:
+    if not embedded:
+        yield settings.require_database_url()
+        return
+    from rowgate.db.embedded import EmbeddedPostgres
+
+    server = EmbeddedPostgres(settings.project_dir / ".rowgate")
+    console.print("Starting the embedded Postgres in .rowgate/ …")
+    url = server.start()
+    try:
+        yield url
+    finally:
+        server.stop()
+        console.print("Stopped the embedded Postgres.")
+
+
+def _run_demo(settings: Settings) -> None:
+    from rowgate.backend.app import create_backend
+    from rowgate.demo.app import create_app
+
+    app_host, app_port = settings.app_host_port
+    backend_host, backend_port = settings.backend_host_port
+    servers = [
+        (create_backend(settings), backend_host, backend_port),
+        (create_app(settings), app_host, app_port),
+    ]
+
+    def ready() -> None:
+        console.print(f"\n  App      {settings.better_auth_url}")
+        console.print(f"  Backend  {settings.insforge_base_url}\n")
+
+    asyncio.run(_serve_all(servers, on_ready=ready))
+
+
+async def _serve_all(
+    servers: list[tuple[Any, str, int]], on_ready: Callable[[], None] | None = None
+) -> None:
+    import uvicorn
+
+    instances = [
+        uvicorn.Server(
+            uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="on")
+        )
+        for app, host, port in servers
+    ]
+    tasks = [asyncio.create_task(s.serve()) for s in instances]
+    while not all(s.started for s in instances):
+        if any(t.done() for t in tasks):
+            break
+        await asyncio.sleep(0.05)
+    if all(s.started for s in instances) and on_ready is not None:
+        on_ready()
+    # When one server stops (signal or failure) the others follow.
+    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for server in instances:
+        server.should_exit = True
+    await asyncio.gather(*tasks, return_exceptions=True)
+    failed = [s for s, t in zip(instances, tasks, strict=True) if not s.started]
+    if failed:
+        raise RowgateError("a server failed to start; see the log above")
+
+
+def main() -> None:
+    """Console entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

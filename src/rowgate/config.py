@@ -1,0 +1,256 @@
+"""One typed settings object, read once at the edge from the environment and
+``.env.local``.
+
+Names follow the system rowgate is compatible with (``DATABASE_URL``,
+``BETTER_AUTH_SECRET``, ``INSFORGE_JWT_SECRET`` …) so a project's env files work
+unchanged. Real environment variables win over ``.env.local``, which wins over
+``.env``. libpq's own ``PG*`` variables select the database when ``DATABASE_URL`` is
+unset. Nothing below this module reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from rowgate.errors import RowgateError
+
+ENV_FILES = (".env", ".env.local")
+LIBPQ_SELECTORS = (
+    "PGHOST",
+    "PGHOSTADDR",
+    "PGPORT",
+    "PGDATABASE",
+    "PGSERVICE",
+    "PGUSER",
+)
+MIN_SECRET_LENGTH = 32
+
+_ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
+
+
+class ConfigError(RowgateError):
+    """A setting is missing or malformed; raised at start-up, never per request."""
+
+
+def parse_env_file(text: str) -> dict[str, str]:
+    """Parse dotenv text: ``KEY=value`` lines, ``#`` comments, optional quotes."""
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = _ENV_LINE.match(line)
+        if match is None:
+            continue
+        key, raw = match.groups()
+        values[key] = _unquote(raw)
+    return values
+
+
+def _unquote(raw: str) -> str:
+    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
+        return raw[1:-1]
+    # An unquoted value ends at an inline comment, as in most dotenv dialects.
+    return re.split(r"\s+#", raw, maxsplit=1)[0]
+
+
+def read_environment(project_dir: Path, environ: Mapping[str, str]) -> dict[str, str]:
+    """Merge ``.env``, ``.env.local`` and the process environment, in rising order."""
+    merged: dict[str, str] = {}
+    for name in ENV_FILES:
+        path = project_dir / name
+        if path.is_file():
+            merged.update(parse_env_file(path.read_text(encoding="utf-8")))
+    merged.update(environ)
+    return merged
+
+
+def new_secret() -> str:
+    """A fresh 256-bit secret as 64 hex characters."""
+    return secrets.token_hex(32)
+
+
+def new_anon_key() -> str:
+    """An opaque anon key: ``anon_`` and 64 hex characters, not a JWT."""
+    return "anon_" + secrets.token_hex(32)
+
+
+def new_admin_key() -> str:
+    """An admin API key: ``ik_`` and 64 hex characters."""
+    return "ik_" + secrets.token_hex(32)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app, the backend and the CLI need to know.
+
+    ``database_url`` is ``None`` when neither ``DATABASE_URL`` nor a libpq ``PG*``
+    variable is set: ``rowgate dev`` then starts the embedded server, and every other
+    command refuses to guess.
+    """
+
+    project_dir: Path
+    database_url: str | None
+    better_auth_secret: str
+    better_auth_url: str
+    trusted_origins: tuple[str, ...]
+    insforge_jwt_secret: str
+    insforge_base_url: str
+    insforge_anon_key: str
+    insforge_api_key: str
+    authenticator_password: str | None
+    project_id: str
+    project_name: str
+
+    @property
+    def app_host_port(self) -> tuple[str, int]:
+        return _host_port(self.better_auth_url, 3000)
+
+    @property
+    def backend_host_port(self) -> tuple[str, int]:
+        return _host_port(self.insforge_base_url, 7130)
+
+    @property
+    def app_origin(self) -> str:
+        return _origin(self.better_auth_url)
+
+    def require_database_url(self) -> str:
+        if self.database_url is None:
+            raise ConfigError(
+                "DATABASE_URL is not set; set it (or libpq's PG* variables) in the "
+                "environment or .env.local, or run `rowgate dev` for an embedded "
+                "Postgres"
+            )
+        return self.database_url
+
+    def authenticator_url(self) -> str:
+        """The data API's connection: the same database, as ``authenticator``."""
+        params = conninfo_to_dict(self.require_database_url())
+        params["user"] = "authenticator"
+        params.pop("password", None)
+        if self.authenticator_password:
+            params["password"] = self.authenticator_password
+        return make_conninfo(**params)
+
+    def validate_secrets(self) -> None:
+        """Fail at start-up on secrets too weak to sign cookies or tokens."""
+        for name, value in (
+            ("BETTER_AUTH_SECRET", self.better_auth_secret),
+            ("INSFORGE_JWT_SECRET", self.insforge_jwt_secret),
+        ):
+            if len(value) < MIN_SECRET_LENGTH:
+                raise ConfigError(
+                    f"{name} must be at least {MIN_SECRET_LENGTH} characters; "
+                    "run `rowgate dev` once or set a random value in .env.local"
+                )
+        if self.better_auth_secret == self.insforge_jwt_secret:
+            raise ConfigError(
+                "BETTER_AUTH_SECRET and INSFORGE_JWT_SECRET must differ: one signs "
+                "cookies, the other the data API's tokens"
+            )
+
+    def masked(self) -> dict[str, str]:
+        """The effective settings as text, secrets shown by their first characters."""
+        shown: dict[str, str] = {}
+        for field in fields(self):
+            value = getattr(self, field.name)
+            text = ",".join(value) if isinstance(value, tuple) else str(value)
+            shown[field.name] = _mask(text) if field.name in _SECRET_FIELDS else text
+        if self.database_url:
+            shown["database_url"] = mask_conninfo(self.database_url)
+        return shown
+
+
+_SECRET_FIELDS = frozenset(
+    {
+        "better_auth_secret",
+        "insforge_jwt_secret",
+        "insforge_anon_key",
+        "insforge_api_key",
+        "authenticator_password",
+    }
+)
+
+
+def _mask(value: str) -> str:
+    if value in ("", "None"):
+        return value
+    return value[:4] + "…" if len(value) > 8 else "…"
+
+
+def mask_conninfo(conninfo: str) -> str:
+    """A connection string with its password hidden, for messages and logs."""
+    params = conninfo_to_dict(conninfo)
+    if "password" in params:
+        params["password"] = "********"  # noqa: S105 (a mask, not a secret)
+    return make_conninfo(**params)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _host_port(url: str, default_port: int) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or default_port
+
+
+def _check_url(name: str, value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{name} must be an absolute http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
+def _database_url(env: Mapping[str, str]) -> str | None:
+    url = env.get("DATABASE_URL", "").strip()
+    if url:
+        return url
+    if any(env.get(name) for name in LIBPQ_SELECTORS):
+        # An empty conninfo lets libpq read the PG* variables itself.
+        return ""
+    return None
+
+
+def load_settings(
+    project_dir: Path, environ: Mapping[str, str], *, generated: Mapping[str, str] = {}
+) -> Settings:
+    """Build the settings for ``project_dir``.
+
+    ``generated`` supplies values (fresh secrets) for keys found nowhere else; the
+    caller decides whether to persist them.
+    """
+    env = {**generated, **read_environment(project_dir, environ)}
+    app_url = _check_url("BETTER_AUTH_URL", env.get("BETTER_AUTH_URL", _DEFAULT_APP))
+    origins = tuple(
+        o.strip().rstrip("/")
+        for o in env.get("BETTER_AUTH_TRUSTED_ORIGINS", "").split(",")
+        if o.strip()
+    )
+    return Settings(
+        project_dir=project_dir,
+        database_url=_database_url(env),
+        better_auth_secret=env.get("BETTER_AUTH_SECRET", ""),
+        better_auth_url=app_url,
+        trusted_origins=origins,
+        insforge_jwt_secret=env.get("INSFORGE_JWT_SECRET", ""),
+        insforge_base_url=_check_url(
+            "INSFORGE_BASE_URL", env.get("INSFORGE_BASE_URL", _DEFAULT_BACKEND)
+        ),
+        insforge_anon_key=env.get("INSFORGE_ANON_KEY", ""),
+        insforge_api_key=env.get("INSFORGE_API_KEY", ""),
+        authenticator_password=env.get("ROWGATE_AUTHENTICATOR_PASSWORD") or None,
+        project_id=env.get("ROWGATE_PROJECT_ID", "local"),
+        project_name=env.get("ROWGATE_PROJECT_NAME", project_dir.resolve().name),
+    )
+
+
+_DEFAULT_APP = "http://127.0.0.1:3000"
+_DEFAULT_BACKEND = "http://127.0.0.1:7130"
