@@ -1,4 +1,6 @@
 import psycopg
+
+
 def test_fixture(database_url, authenticator_url):
     with psycopg.connect(authenticator_url) as c:
         assert c.execute("select current_user").fetchone()[0] == "authenticator"

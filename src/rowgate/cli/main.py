@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+import uvicorn
 from rich.console import Console
 from rich.table import Table
 
@@ -379,29 +381,41 @@ def _run_demo(settings: Settings) -> None:
 async def _serve_all(
     servers: list[tuple[Any, str, int]], on_ready: Callable[[], None] | None = None
 ) -> None:
-    import uvicorn
-
-    instances = [
-        uvicorn.Server(
-            uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="on")
-        )
-        for app, host, port in servers
-    ]
+    """Serve several apps in one loop; Ctrl-C or SIGTERM stops all of them cleanly."""
+    instances = [_Server(app, host, port) for app, host, port in servers]
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, _stop_all, instances)
     tasks = [asyncio.create_task(s.serve()) for s in instances]
-    while not all(s.started for s in instances):
-        if any(t.done() for t in tasks):
-            break
+    while not all(s.started for s in instances) and not any(t.done() for t in tasks):
         await asyncio.sleep(0.05)
     if all(s.started for s in instances) and on_ready is not None:
         on_ready()
-    # When one server stops (signal or failure) the others follow.
+
+    # When one server stops, by signal or failure, the others follow.
     await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    _stop_all(instances)
+    await asyncio.gather(*tasks, return_exceptions=True)
+    if not all(s.started for s in instances):
+        raise RowgateError("a server failed to start; see the log above")
+
+
+def _stop_all(instances: list[_Server]) -> None:
     for server in instances:
         server.should_exit = True
-    await asyncio.gather(*tasks, return_exceptions=True)
-    failed = [s for s, t in zip(instances, tasks, strict=True) if not s.started]
-    if failed:
-        raise RowgateError("a server failed to start; see the log above")
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to ``_serve_all``."""
+
+    def __init__(self, app: Any, host: str, port: int) -> None:
+        super().__init__(
+            uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="on")
+        )
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 def main() -> None:

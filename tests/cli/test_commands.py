@@ -1,0 +1,162 @@
+"""The CLI as a user meets it: subprocesses for the exit codes and the one-line
+errors, in-process runs for the rest."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from rowgate.cli.main import app
+
+ROWGATE = Path(sys.executable).with_name("rowgate")
+runner = CliRunner()
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k != "DATABASE_URL" and not k.startswith("PG")
+    }
+    env.update(extra)
+    return env
+
+
+def run(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ROWGATE), *args, "--project-dir", str(project)],
+        env=clean_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_setup_against_an_unreachable_database_prints_one_line(tmp_path: Path) -> None:
+    result = run(
+        tmp_path, "setup", DATABASE_URL="postgresql://nobody@127.0.0.1:1/nothing"
+    )
+
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "DATABASE_URL" in lines[0]
+    assert "127.0.0.1" in lines[0]
+    assert "rowgate setup" in lines[0]
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_commands_needing_a_database_say_how_to_set_one(tmp_path: Path) -> None:
+    result = run(tmp_path, "db", "migrations", "status")
+    assert result.returncode == 1
+    assert "DATABASE_URL is not set" in result.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(ROWGATE), "--debug", "db", "migrations", "status", "-C", str(tmp_path)],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr
+
+
+def test_up_needs_exactly_one_mode(tmp_path: Path) -> None:
+    result = run(tmp_path, "db", "migrations", "up", DATABASE_URL="postgresql:///x")
+    assert result.returncode == 1
+    assert "exactly one apply mode" in result.stderr
+
+
+def test_setup_is_idempotent_and_applies_only_new_files(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    (migrations / "0002_a.sql").write_text("CREATE TABLE public.a (id int);")
+    env = {"DATABASE_URL": empty_database_url}
+
+    first = run(tmp_path, "setup", **env)
+    second = run(tmp_path, "setup", **env)
+    (migrations / "0003_b.sql").write_text("CREATE TABLE public.b (id int);")
+    third = run(tmp_path, "setup", **env)
+    status = run(tmp_path, "db", "migrations", "status", **env)
+
+    assert first.returncode == 0, first.stderr
+    assert "2 migration(s) applied" in first.stdout
+    assert second.returncode == 0, second.stderr
+    assert "0 migration(s) applied" in second.stdout
+    assert third.returncode == 0, third.stderr
+    assert "1 migration(s) applied" in third.stdout
+    assert status.stdout.count("applied") == 3
+    with psycopg.connect(empty_database_url) as conn:
+        tables = conn.execute(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'better_auth'"
+        ).fetchone()
+    assert tables == (4,)
+
+
+def test_a_drifted_file_is_reported(empty_database_url: str, tmp_path: Path) -> None:
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    (migrations / "0002_a.sql").write_text("CREATE TABLE public.a (id int);")
+    env = {"DATABASE_URL": empty_database_url}
+    assert run(tmp_path, "setup", **env).returncode == 0
+    (migrations / "0002_a.sql").write_text("CREATE TABLE public.a (id bigint);")
+
+    status = run(tmp_path, "db", "migrations", "status", **env)
+    up = run(tmp_path, "db", "migrations", "up", "--all", **env)
+
+    assert "drifted" in status.stdout
+    assert up.returncode == 1
+    assert "edited after it was applied" in up.stderr
+
+
+def test_new_creates_the_next_empty_file(tmp_path: Path) -> None:
+    (tmp_path / "migrations").mkdir()
+    (tmp_path / "migrations" / "0007_x.sql").write_text("select 1;")
+    result = runner.invoke(
+        app, ["db", "migrations", "new", "add-posts", "-C", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    created = tmp_path / "migrations" / "0008_add-posts.sql"
+    assert created.read_text() == ""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["dev", "--help"],
+        ["serve", "--help"],
+        ["setup", "--help"],
+        ["db", "migrations", "up", "--help"],
+        ["auth", "migrate", "--help"],
+    ],
+)
+def test_every_command_has_help(args: list[str]) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0
+    assert "Usage" in result.output
+
+
+def test_config_masks_secrets(tmp_path: Path) -> None:
+    secret = "s" * 40
+    (tmp_path / ".env.local").write_text(
+        f"BETTER_AUTH_SECRET={secret}\nDATABASE_URL=postgresql://u:hunter2@h/db\n"
+    )
+    result = run(tmp_path, "config")
+    assert result.returncode == 0, result.stderr
+    assert secret not in result.stdout
+    assert "hunter2" not in result.stdout
+    assert "better_auth_secret = ssss…" in result.stdout
