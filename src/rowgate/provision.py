@@ -19,8 +19,9 @@ from psycopg import sql
 from rowgate.auth.schema import migrate as migrate_auth_tables
 from rowgate.errors import RowgateError
 from rowgate.migrations import files as migration_files
-from rowgate.migrations.engine import AppliedMigration, DirectTransport, up
+from rowgate.migrations.engine import AppliedMigration, up
 from rowgate.migrations.files import MigrationFile
+from rowgate.migrations.transport import DirectTransport
 
 logger = logging.getLogger("rowgate.provision")
 

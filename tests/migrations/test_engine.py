@@ -9,13 +9,8 @@ import psycopg
 import pytest
 
 from rowgate.migrations import files as mf
-from rowgate.migrations.engine import (
-    DirectTransport,
-    MigrationError,
-    Status,
-    status,
-    up,
-)
+from rowgate.migrations.engine import MigrationError, Status, status, up
+from rowgate.migrations.transport import DirectTransport
 
 
 def write(folder: Path, filename: str, text: str) -> None:
@@ -107,7 +102,7 @@ def test_a_failing_statement_leaves_no_schema_and_no_history(
     )
     with DirectTransport(empty_database_url) as transport:
         up(transport, files, to=1)
-        with pytest.raises(MigrationError, match="0002_broken.sql failed"):
+        with pytest.raises(MigrationError, match=r"0002_broken\.sql failed"):
             up(transport, files)
 
     assert not table_exists(empty_database_url, "public.half")

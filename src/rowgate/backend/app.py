@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
+from rowgate.admin.routes import admin_routes
 from rowgate.config import Settings
 from rowgate.dataapi.app import DataApi
 from rowgate.dataapi.config import DataApiConfig
@@ -82,6 +83,7 @@ def create_backend(settings: Settings, *, pool_size: int = 10) -> Starlette:
     return Starlette(
         routes=[
             Route("/api/health", health, methods=["GET"]),
+            *admin_routes(settings),
             Mount("/api/database", app=data_api),
         ],
         middleware=[

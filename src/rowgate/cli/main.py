@@ -34,7 +34,8 @@ from rowgate.config import (
 from rowgate.envfile import add_missing
 from rowgate.errors import RowgateError
 from rowgate.migrations import files as migration_files
-from rowgate.migrations.engine import DirectTransport, Status, status, up
+from rowgate.migrations.engine import Status, Transport, status, up
+from rowgate.migrations.transport import DirectTransport, HttpTransport
 
 console = Console()
 errors = Console(stderr=True)
@@ -107,6 +108,34 @@ def _settings(project_dir: Path) -> Settings:
 # -- migrations ---------------------------------------------------------------------
 
 
+Remote = Annotated[
+    bool,
+    typer.Option(
+        "--remote",
+        help="Go through the backend's admin API (INSFORGE_BASE_URL and "
+        "INSFORGE_API_KEY) instead of DATABASE_URL.",
+    ),
+]
+
+
+@contextmanager
+def _transport(settings: Settings, remote: bool) -> Iterator[Transport]:
+    if remote:
+        if not settings.insforge_api_key:
+            raise RowgateError("--remote needs INSFORGE_API_KEY (the admin key)")
+        with HttpTransport(
+            settings.insforge_base_url, settings.insforge_api_key
+        ) as transport:
+            yield transport
+        return
+    from rowgate.provision import check_reachable
+
+    conninfo = settings.require_database_url()
+    check_reachable(conninfo)
+    with DirectTransport(conninfo) as direct:
+        yield direct
+
+
 @migrations_app.command("up")
 def migrations_up(
     project_dir: ProjectDir = Path("."),
@@ -128,25 +157,22 @@ def migrations_up(
             "them.",
         ),
     ] = False,
+    remote: Remote = False,
 ) -> None:
     """Apply migrations: exactly one of TARGET, --to or --all."""
     with _friendly_errors():
-        modes = [target is not None, to is not None, all_]
-        if sum(modes) != 1:
+        if sum([target is not None, to is not None, all_]) != 1:
             raise RowgateError(
                 "use exactly one apply mode: `up <target>`, `up --to <version>` or "
                 "`up --all`"
             )
-        from rowgate.provision import check_reachable, project_migrations
+        from rowgate.provision import project_migrations
 
-        settings = _settings(project_dir)
-        conninfo = settings.require_database_url()
-        check_reachable(conninfo)
         files = project_migrations(project_dir)
-        with DirectTransport(conninfo) as transport:
-            limit = None
-            if to is not None or target is not None:
-                limit = migration_files.resolve_target(files, to or target or "")
+        limit = None
+        if to is not None or target is not None:
+            limit = migration_files.resolve_target(files, to or target or "")
+        with _transport(_settings(project_dir), remote) as transport:
             if target is not None:
                 _refuse_skipping(files, transport, limit)
             applied = up(
@@ -164,7 +190,7 @@ def migrations_up(
 
 def _refuse_skipping(
     files: list[migration_files.MigrationFile],
-    transport: DirectTransport,
+    transport: Transport,
     target: int | None,
 ) -> None:
     pending = [
@@ -178,16 +204,15 @@ def _refuse_skipping(
 
 
 @migrations_app.command("status")
-def migrations_status(project_dir: ProjectDir = Path(".")) -> None:
+def migrations_status(
+    project_dir: ProjectDir = Path("."), remote: Remote = False
+) -> None:
     """Show every migration: applied, pending, drifted or older than the head."""
     with _friendly_errors():
-        from rowgate.provision import check_reachable, project_migrations
+        from rowgate.provision import project_migrations
 
-        settings = _settings(project_dir)
-        conninfo = settings.require_database_url()
-        check_reachable(conninfo)
         files = project_migrations(project_dir)
-        with DirectTransport(conninfo) as transport:
+        with _transport(_settings(project_dir), remote) as transport:
             entries = status(files, transport.applied())
         table = Table("version", "name", "status")
         colours = {

@@ -14,18 +14,14 @@ from __future__ import annotations
 
 import enum
 import logging
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
-
-import psycopg
-from psycopg import sql
+from typing import Protocol
 
 from rowgate.errors import RowgateError
-from rowgate.migrations.files import MigrationFile, split_statements
+from rowgate.migrations.files import MigrationFile
 
 logger = logging.getLogger("rowgate.migrations")
 
@@ -51,7 +47,7 @@ class Status(enum.Enum):
 class AppliedMigration:
     version: int
     name: str
-    checksum: str
+    checksum: str | None  # None when the history comes from a backend without one
     applied_at: datetime | None
     duration_ms: int | None
 
@@ -83,7 +79,7 @@ def status(
             state = (
                 Status.OLDER_THAN_HEAD if migration.version < head else Status.PENDING
             )
-        elif record.checksum != migration.checksum:
+        elif record.checksum not in (None, migration.checksum):
             state = Status.DRIFTED
         else:
             state = Status.APPLIED
@@ -175,135 +171,3 @@ def up(
                 on_apply(migration)
             done.append(transport.apply(migration))
     return done
-
-
-class DirectTransport:
-    """Applies migrations over a direct connection to the database."""
-
-    def __init__(self, conninfo: str, *, connect_timeout: int = 10) -> None:
-        self._conninfo = conninfo
-        self._connect_timeout = connect_timeout
-        self._conn: psycopg.Connection[Any] | None = None
-
-    def __enter__(self) -> DirectTransport:
-        self._conn = psycopg.connect(
-            self._conninfo, autocommit=True, connect_timeout=self._connect_timeout
-        )
-        self._ensure_tracking_table()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    @property
-    def conn(self) -> psycopg.Connection[Any]:
-        if self._conn is None:
-            raise MigrationError("the transport is not open")
-        return self._conn
-
-    def _ensure_tracking_table(self) -> None:
-        with self.conn.transaction():
-            # IF NOT EXISTS still races between two first runners: serialise them.
-            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
-            self.conn.execute(
-                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-                    sql.Identifier(TRACKING_SCHEMA)
-                )
-            )
-            self.conn.execute(
-                sql.SQL(
-                    "CREATE TABLE IF NOT EXISTS {} ("
-                    " version text PRIMARY KEY CHECK (version ~ '^[0-9]{{1,64}}$'),"
-                    " name text NOT NULL,"
-                    " checksum text NOT NULL,"
-                    " applied_at timestamptz NOT NULL DEFAULT now(),"
-                    " duration_ms integer NOT NULL)"
-                ).format(_tracking_table())
-            )
-
-    @contextmanager
-    def locked(self) -> Iterator[None]:
-        self.conn.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
-        try:
-            yield
-        finally:
-            self.conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
-
-    def applied(self) -> list[AppliedMigration]:
-        rows = self.conn.execute(
-            sql.SQL(
-                "SELECT version, name, checksum, applied_at, duration_ms FROM {}"
-                " ORDER BY version::numeric"
-            ).format(_tracking_table())
-        ).fetchall()
-        return [AppliedMigration(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
-
-    def apply(self, migration: MigrationFile) -> AppliedMigration:
-        logger.info("applying migration %s", migration.filename)
-        started = time.monotonic()
-        try:
-            if migration.transactional:
-                with self.conn.transaction():
-                    self._run(migration)
-                    return self._record(migration, started)
-            self._run(migration)
-            return self._record(migration, started)
-        except psycopg.Error as exc:
-            raise MigrationError(
-                f"Migration {migration.filename} failed and was not applied: "
-                f"{_describe(exc)}"
-            ) from exc
-        finally:
-            self.conn.execute("RESET ROLE")
-
-    def accept(self, migration: MigrationFile) -> None:
-        self.conn.execute(
-            sql.SQL("UPDATE {} SET checksum = %s WHERE version = %s").format(
-                _tracking_table()
-            ),
-            (migration.checksum, migration.canonical_version),
-        )
-        logger.warning("accepted the edited migration %s", migration.filename)
-
-    def _run(self, migration: MigrationFile) -> None:
-        if not migration.as_owner:
-            self.conn.execute("SET ROLE project_admin")
-        if migration.transactional:
-            # One simple-protocol query: it may hold many statements and
-            # dollar-quoted bodies, and takes no parameters.
-            self.conn.execute(migration.sql.encode("utf-8"))
-        else:
-            # Postgres wraps a multi-statement query in an implicit transaction,
-            # which CREATE INDEX CONCURRENTLY refuses: send statements one by one.
-            for statement in split_statements(migration.sql):
-                self.conn.execute(statement.encode("utf-8"))
-        self.conn.execute("RESET ROLE")
-
-    def _record(self, migration: MigrationFile, started: float) -> AppliedMigration:
-        duration = int((time.monotonic() - started) * 1000)
-        row = self.conn.execute(
-            sql.SQL(
-                "INSERT INTO {} (version, name, checksum, duration_ms)"
-                " VALUES (%s, %s, %s, %s) RETURNING applied_at"
-            ).format(_tracking_table()),
-            (migration.canonical_version, migration.name, migration.checksum, duration),
-        ).fetchone()
-        self.conn.execute("NOTIFY pgrst, 'reload schema'")
-        applied_at = row[0] if row else None
-        return AppliedMigration(
-            migration.version, migration.name, migration.checksum, applied_at, duration
-        )
-
-
-def _tracking_table() -> sql.Identifier:
-    return sql.Identifier(TRACKING_SCHEMA, TRACKING_TABLE)
-
-
-def _describe(exc: psycopg.Error) -> str:
-    diag = exc.diag
-    text = diag.message_primary or str(exc).strip()
-    if diag.sqlstate:
-        text = f"{text} (SQLSTATE {diag.sqlstate})"
-    return text

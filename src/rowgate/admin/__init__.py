@@ -1,0 +1,1 @@
+"""The backend's admin API: project metadata, keys, secrets and migrations."""

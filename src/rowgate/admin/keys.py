@@ -1,0 +1,33 @@
+"""Checking the admin credential.
+
+The admin key (``ik_`` + 64 hex) arrives as ``Authorization: Bearer <key>`` or as
+``x-api-key``; it is compared in constant time. Nothing else — not the anon key, not
+a user's JWT, whatever its claims — is an admin credential.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from starlette.requests import HTTPConnection
+
+ADMIN_KEY_PREFIX = "ik_"
+
+
+def presented_key(conn: HTTPConnection) -> str | None:
+    """The admin key a request presents, if it presents one."""
+    header = conn.headers.get("x-api-key")
+    if header:
+        return header.strip()
+    scheme, _, value = conn.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip().startswith(ADMIN_KEY_PREFIX):
+        return value.strip()
+    return None
+
+
+def is_admin(conn: HTTPConnection, admin_key: str) -> bool:
+    """Whether the request carries the project's admin key."""
+    presented = presented_key(conn)
+    if not presented or not admin_key:
+        return False
+    return hmac.compare_digest(presented.encode(), admin_key.encode())
