@@ -25,9 +25,13 @@ def presented_key(conn: HTTPConnection) -> str | None:
     return None
 
 
-def is_admin(conn: HTTPConnection, admin_key: str) -> bool:
-    """Whether the request carries the project's admin key."""
-    presented = presented_key(conn)
+def matches(presented: str | None, admin_key: str) -> bool:
+    """Whether ``presented`` is the admin key, compared in constant time."""
     if not presented or not admin_key:
         return False
     return hmac.compare_digest(presented.encode(), admin_key.encode())
+
+
+def is_admin(conn: HTTPConnection, admin_key: str) -> bool:
+    """Whether the request carries the project's admin key."""
+    return matches(presented_key(conn), admin_key)

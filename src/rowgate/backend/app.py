@@ -1,7 +1,8 @@
 """The backend's ASGI application.
 
 It owns the project's secrets and serves the PostgREST-compatible data API at
-``/api/database`` over a pool that logs in as ``authenticator``. Browsers reach it
+``/api/database`` over a pool that logs in as ``authenticator``, the admin API
+and Studio (admin key only) over the owner's credentials. Browsers reach it
 cross-origin from the app, so it answers CORS for the app's origins only.
 """
 
@@ -23,6 +24,7 @@ from rowgate.admin.routes import admin_routes
 from rowgate.config import Settings
 from rowgate.dataapi.app import DataApi
 from rowgate.dataapi.config import DataApiConfig
+from rowgate.studio.app import studio_routes
 
 logger = logging.getLogger("rowgate.backend")
 
@@ -66,15 +68,27 @@ def create_backend(settings: Settings, *, pool_size: int = 10) -> Starlette:
         listen_conninfo=conninfo,
     )
 
+    # Studio reads with the owner's credentials on a pool of its own, never
+    # through the data API's authenticator.
+    studio_pool = AsyncConnectionPool(
+        settings.require_database_url(),
+        min_size=0,
+        max_size=2,
+        open=False,
+        name="studio",
+    )
+
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await pool.open(wait=True, timeout=15)
+        await studio_pool.open()
         await data_api.startup()
         logger.info("backend ready for project %s", settings.project_id)
         try:
             yield
         finally:
             await data_api.shutdown()
+            await studio_pool.close()
             await pool.close()
 
     async def health(_request: Request) -> JSONResponse:
@@ -84,6 +98,7 @@ def create_backend(settings: Settings, *, pool_size: int = 10) -> Starlette:
         routes=[
             Route("/api/health", health, methods=["GET"]),
             *admin_routes(settings),
+            *studio_routes(settings.insforge_api_key, studio_pool),
             Mount("/api/database", app=data_api),
         ],
         middleware=[

@@ -1,0 +1,1 @@
+"""Studio: the backend's admin UI for browsing every schema."""
