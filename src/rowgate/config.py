@@ -10,6 +10,7 @@ unset. Nothing below this module reads ``os.environ``.
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from collections.abc import Mapping
@@ -190,6 +191,25 @@ def mask_conninfo(conninfo: str) -> str:
     if "password" in params:
         params["password"] = "********"  # noqa: S105 (a mask, not a secret)
     return make_conninfo(**params)
+
+
+def loopback_twins(*origins: str) -> list[str]:
+    """``origins`` plus, for each on 127.0.0.1 or localhost, the same on the other:
+    a browser may open the app by either name."""
+    found = set(origins)
+    twins = {"127.0.0.1": "localhost", "localhost": "127.0.0.1"}
+    for origin in origins:
+        parts = urlsplit(origin)
+        if parts.hostname in twins:
+            port = f":{parts.port}" if parts.port else ""
+            found.add(f"{parts.scheme}://{twins[parts.hostname]}{port}")
+    return sorted(found)
+
+
+def load_settings_from_env(project_dir: Path) -> Settings:
+    """Settings for an app process: this process's environment and the project's
+    env files."""
+    return load_settings(project_dir, os.environ)
 
 
 def _origin(url: str) -> str:

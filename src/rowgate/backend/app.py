@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 from rowgate.admin.routes import admin_routes
-from rowgate.config import Settings
+from rowgate.config import Settings, loopback_twins
 from rowgate.dataapi.app import DataApi
 from rowgate.dataapi.config import DataApiConfig
 from rowgate.studio.app import studio_routes
@@ -43,13 +43,7 @@ EXPOSED_HEADERS = [
 
 def cors_origins(settings: Settings) -> list[str]:
     """The app's origin, its loopback twin, and the configured trusted origins."""
-    origins = [settings.app_origin, *settings.trusted_origins]
-    host, port = settings.app_host_port
-    twins = {"127.0.0.1": "localhost", "localhost": "127.0.0.1"}
-    if host in twins:
-        scheme = settings.app_origin.split(":", 1)[0]
-        origins.append(f"{scheme}://{twins[host]}:{port}")
-    return sorted(set(origins))
+    return loopback_twins(settings.app_origin, *settings.trusted_origins)
 
 
 def create_backend(settings: Settings, *, pool_size: int = 10) -> Starlette:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import os
 import signal
@@ -37,8 +38,8 @@ from rowgate.migrations import files as migration_files
 from rowgate.migrations.engine import Status, Transport, status, up
 from rowgate.migrations.transport import DirectTransport, HttpTransport
 
-console = Console()
-errors = Console(stderr=True)
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 app = typer.Typer(
     help="Better Auth-compatible auth and a PostgREST-compatible data API over "
@@ -305,6 +306,152 @@ def config_command(project_dir: ProjectDir = Path(".")) -> None:
     with _friendly_errors():
         for key, value in _settings(project_dir).masked().items():
             console.print(f"{key} = {value}", highlight=False)
+
+
+# -- link -------------------------------------------------------------------------
+
+
+@app.command("link")
+def link_command(
+    project_id: Annotated[
+        str, typer.Option("--project-id", help="The backend's project id.")
+    ],
+    auth: Annotated[
+        str, typer.Option("--auth", help="The auth provider to scaffold.")
+    ] = "better-auth",
+    api_base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--api-base-url", help="The backend's URL (default INSFORGE_BASE_URL)."
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option("--api-key", help="The admin key (default INSFORGE_API_KEY)."),
+    ] = None,
+    json_output: Annotated[
+        bool,
+        typer.Option("--json", help="Print a JSON report; skip install and setup."),
+    ] = False,
+    skip_install: Annotated[
+        bool, typer.Option("--skip-install", help="Do not install dependencies.")
+    ] = False,
+    skip_setup: Annotated[
+        bool, typer.Option("--skip-setup", help="Do not run `rowgate setup`.")
+    ] = False,
+    project_dir: ProjectDir = Path("."),
+) -> None:
+    """Scaffold auth, the bridge, pages and data helpers into this project."""
+    from rowgate.scaffold import link as scaffold
+
+    with _friendly_errors():
+        scaffold.check_provider(auth)
+        settings = _settings(project_dir)
+        key = api_key or settings.insforge_api_key
+        if not key:
+            raise RowgateError(
+                "link needs the backend's admin key: pass --api-key or set "
+                "INSFORGE_API_KEY"
+            )
+        base_url = api_base_url or settings.insforge_base_url
+        backend = scaffold.fetch_backend(base_url, key, project_id)
+        report = scaffold.link(project_dir, backend)
+        if json_output:
+            print(json.dumps({"success": True, **report.as_json()}))
+            return
+        _print_link_report(backend, report)
+        if not skip_install:
+            _install_dependencies()
+        if not skip_setup:
+            _setup_after_link(project_dir)
+        console.print(
+            "\nNext: [bold]rowgate run[/bold] serves the app; sign up at "
+            f"{_settings(project_dir).better_auth_url}/sign-up"
+        )
+
+
+def _print_link_report(backend: Any, report: Any) -> None:
+    console.print(
+        f"[green]Linked[/green] to project [bold]{backend.project_name}[/bold] "
+        f"({backend.project_id}) at {backend.base_url}"
+    )
+    rows = [
+        ("created", report.created, "green"),
+        ("replaced", report.replaced, "cyan"),
+        ("kept", report.kept, "yellow"),
+    ]
+    for label, names, colour in rows:
+        for name in names:
+            suffix = f" (new version in {name}.new)" if label == "kept" else ""
+            console.print(f"  [{colour}]{label:<9}[/{colour}] {name}{suffix}")
+    if report.unchanged:
+        console.print(f"  [dim]unchanged {len(report.unchanged)} file(s)[/dim]")
+    if report.env_written or report.env_refreshed:
+        console.print(
+            f"  .env.local: wrote {', '.join(report.env_written) or 'nothing'}; "
+            f"refreshed {', '.join(report.env_refreshed) or 'nothing'}"
+        )
+    if report.env_kept:
+        console.print(
+            f"  .env.local: kept your values for {', '.join(report.env_kept)}"
+        )
+    for warning in report.warnings:
+        console.print(f"  [yellow]warning:[/yellow] {warning}")
+
+
+def _install_dependencies() -> None:
+    import importlib.util
+    import subprocess
+
+    if importlib.util.find_spec("rowgate") is not None:
+        console.print("  dependencies already installed")
+        return
+    with console.status("Installing dependencies…"):
+        result = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "rowgate"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    if result.returncode != 0:
+        first = (result.stderr.strip().splitlines() or ["pip failed"])[-1]
+        console.print(f"  [yellow]warning:[/yellow] install failed: {first}")
+        console.print("  Run `pip install rowgate` yourself, then `rowgate setup`.")
+
+
+def _setup_after_link(project_dir: Path) -> None:
+    try:
+        with console.status("Running setup (schema and migrations)…"):
+            _run_setup(_settings(project_dir))
+    except RowgateError as exc:
+        console.print(f"  [yellow]warning:[/yellow] setup failed: {exc}")
+        console.print("  Fix DATABASE_URL in .env.local, then run `rowgate setup`.")
+
+
+@app.command("run")
+def run_app(
+    project_dir: ProjectDir = Path("."),
+    app_path: Annotated[
+        str | None,
+        typer.Option(
+            "--app", help="module:variable (default [tool.rowgate] app, or app:app)."
+        ),
+    ] = None,
+) -> None:
+    """Serve the project's web app on BETTER_AUTH_URL."""
+    import tomllib
+
+    with _friendly_errors():
+        settings = _settings(project_dir)
+        pyproject = project_dir / "pyproject.toml"
+        configured = None
+        if pyproject.is_file():
+            tool = tomllib.loads(pyproject.read_text()).get("tool", {})
+            configured = tool.get("rowgate", {}).get("app")
+        target = app_path or configured or "app:app"
+        host, port = settings.app_host_port
+        sys.path.insert(0, str(project_dir))
+        asyncio.run(_serve_all([(target, host, port)]))
 
 
 # -- servers ------------------------------------------------------------------------
