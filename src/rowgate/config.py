@@ -137,7 +137,7 @@ class Settings:
         params.pop("password", None)
         if self.authenticator_password:
             params["password"] = self.authenticator_password
-        return make_conninfo(**params)
+        return make_conninfo("", **params)
 
     def validate_secrets(self) -> None:
         """Fail at start-up on secrets too weak to sign cookies or tokens."""
@@ -190,7 +190,7 @@ def mask_conninfo(conninfo: str) -> str:
     params = conninfo_to_dict(conninfo)
     if "password" in params:
         params["password"] = "********"  # noqa: S105 (a mask, not a secret)
-    return make_conninfo(**params)
+    return make_conninfo("", **params)
 
 
 def loopback_twins(*origins: str) -> list[str]:

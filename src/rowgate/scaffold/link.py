@@ -168,7 +168,7 @@ def _database_url(client: httpx.Client) -> str | None:
     params.pop("password", None)
     if password:
         params["password"] = str(password)
-    return make_conninfo(**params)
+    return make_conninfo("", **params)
 
 
 # -- files --------------------------------------------------------------------------

@@ -62,7 +62,7 @@ class Browser:
         self._pool = pool
 
     async def _fetch(
-        self, query: sql.Composable | str, params: tuple[Any, ...] = ()
+        self, query: sql.SQL | sql.Composed | str, params: tuple[Any, ...] = ()
     ) -> list[dict[str, Any]]:
         async with self._pool.connection() as conn, conn.transaction():
             await conn.execute("SET TRANSACTION READ ONLY")
