@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -76,7 +77,18 @@ def _unreachable_message(conninfo: str, exc: psycopg.OperationalError) -> str:
 def migrate_auth(conninfo: str) -> list[str]:
     """Create Better Auth's tables in ``better_auth``; nothing when they exist."""
     with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
-        return migrate_auth_tables(conn)
+        return _migrate_auth(conn)
+
+
+def _migrate_auth(conn: psycopg.Connection[Any]) -> list[str]:
+    created = migrate_auth_tables(conn)
+    # Tables another role created (a Node Better Auth app sharing the database) are
+    # not covered by the bootstrap's default privileges: grant explicitly, so that
+    # migrations running as project_admin can reference users.
+    conn.execute(
+        "GRANT REFERENCES ON ALL TABLES IN SCHEMA better_auth TO project_admin"
+    )
+    return created
 
 
 def set_authenticator_password(conninfo: str, password: str) -> None:
@@ -105,7 +117,7 @@ def setup(
         say("applying the bootstrap migration (0001)")
         report.applied += up(transport, files, to=1)
         say("creating the auth tables")
-        report.auth_created = migrate_auth_tables(transport.conn)
+        report.auth_created = _migrate_auth(transport.conn)
         say("applying the remaining migrations")
         report.applied += up(transport, files)
 

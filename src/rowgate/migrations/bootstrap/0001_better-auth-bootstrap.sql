@@ -83,6 +83,13 @@ ALTER DEFAULT PRIVILEGES FOR ROLE project_admin IN SCHEMA public
 -- nothing there, not even USAGE.
 REVOKE ALL ON SCHEMA better_auth FROM PUBLIC, anon, authenticated;
 
+-- Migrations (run as project_admin) declare foreign keys to better_auth."user", which
+-- takes USAGE on the schema and REFERENCES on the table, and nothing more: no read.
+GRANT USAGE ON SCHEMA better_auth TO project_admin;
+GRANT REFERENCES ON ALL TABLES IN SCHEMA better_auth TO project_admin;
+ALTER DEFAULT PRIVILEGES IN SCHEMA better_auth
+    GRANT REFERENCES ON TABLES TO project_admin;
+
 -- The id of the user a request runs for, as text because Better Auth ids are not
 -- UUIDs. missing_ok makes an unset setting NULL; NULLIF turns an empty one into NULL.
 CREATE OR REPLACE FUNCTION public.requesting_user_id()
