@@ -19,7 +19,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, overload
 from urllib.parse import quote
 
 import httpx
@@ -31,6 +31,7 @@ logger = logging.getLogger("rowgate.dataclient")
 TokenProvider = Callable[[], Awaitable[str | None]]
 Row = dict[str, Any]
 Params = Mapping[str, str]
+NewRows = Mapping[str, Any] | Sequence[Mapping[str, Any]]
 
 RECORDS_PATH = "/api/database/records/"
 # Refresh this long before the token's exp, so a call never leaves with a token
@@ -134,12 +135,18 @@ class DataClient:
         """``GET`` rows; ``params`` are PostgREST's (``select``, ``order``, filters)."""
         return await self._rows("GET", table, dict(params or {}))
 
+    @overload
     async def insert(
-        self,
-        table: str,
-        rows: Mapping[str, Any] | Sequence[Mapping[str, Any]],
-        *,
-        returning: bool = True,
+        self, table: str, rows: NewRows, *, returning: Literal[True] = True
+    ) -> list[Row]: ...
+
+    @overload
+    async def insert(
+        self, table: str, rows: NewRows, *, returning: Literal[False]
+    ) -> None: ...
+
+    async def insert(
+        self, table: str, rows: NewRows, *, returning: bool = True
     ) -> list[Row] | None:
         """``POST`` one row or several; the stored rows when ``returning``."""
         body = dict(rows) if isinstance(rows, Mapping) else [dict(r) for r in rows]
