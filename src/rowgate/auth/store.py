@@ -1,0 +1,297 @@
+"""A narrow async store over Better Auth's tables on an ``AsyncConnectionPool``.
+
+Every statement names its table schema-qualified (``better_auth."user"``)
+through ``sql.Identifier`` and never relies on ``search_path``. Rows come back
+as frozen dataclasses with snake_case fields; the camelCase column names live
+only in this module's field maps. Timestamps are written in UTC at millisecond
+precision, as JavaScript's ``Date`` writes them, so rows read the same from
+Node and from Python.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool
+
+from rowgate.auth.errors import EmailTakenError
+from rowgate.auth.schema import DEFAULT_SCHEMA
+
+logger = logging.getLogger("rowgate.auth")
+
+T = TypeVar("T")
+
+CREDENTIAL_PROVIDER = "credential"
+
+
+def now_ms() -> datetime:
+    """The current UTC time, truncated to milliseconds like a JS ``Date``."""
+    return truncate_ms(datetime.now(UTC))
+
+
+def truncate_ms(moment: datetime) -> datetime:
+    """``moment`` without its sub-millisecond part."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def in_seconds(seconds: int, *, start: datetime | None = None) -> datetime:
+    """``seconds`` after ``start`` (default: now), at millisecond precision."""
+    return truncate_ms((start or now_ms()) + timedelta(seconds=seconds))
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    name: str
+    email: str
+    email_verified: bool
+    image: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Session:
+    id: str
+    expires_at: datetime
+    token: str
+    created_at: datetime
+    updated_at: datetime
+    ip_address: str | None
+    user_agent: str | None
+    user_id: str
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    account_id: str
+    provider_id: str
+    user_id: str
+    access_token: str | None
+    refresh_token: str | None
+    id_token: str | None
+    access_token_expires_at: datetime | None
+    refresh_token_expires_at: datetime | None
+    scope: str | None
+    password: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Verification:
+    id: str
+    identifier: str
+    value: str
+    expires_at: datetime
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class SessionWithUser:
+    """A session row and the user it belongs to."""
+
+    session: Session
+    user: User
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def _columns(cls: type[Any]) -> tuple[tuple[str, str], ...]:
+    """(column, field) pairs of a row dataclass, in field order."""
+    return tuple((_camel(f.name), f.name) for f in fields(cls))
+
+
+_USER = _columns(User)
+_SESSION = _columns(Session)
+_ACCOUNT = _columns(Account)
+
+
+def _build(
+    cls: type[T], columns: Sequence[tuple[str, str]], values: Sequence[Any]
+) -> T:
+    return cls(
+        **{attr: value for (_, attr), value in zip(columns, values, strict=True)}
+    )
+
+
+def _row_values(row: Any, columns: Sequence[tuple[str, str]]) -> list[Any]:
+    return [getattr(row, attr) for _, attr in columns]
+
+
+class Store:
+    """CRUD for the auth tables; one short transaction per call."""
+
+    def __init__(self, pool: AsyncConnectionPool, schema: str = DEFAULT_SCHEMA) -> None:
+        self._pool = pool
+        self._schema = schema
+
+    def _table(self, name: str) -> sql.Identifier:
+        return sql.Identifier(self._schema, name)
+
+    def _select(self, table: str, columns: Sequence[tuple[str, str]]) -> sql.Composed:
+        return sql.SQL("SELECT {} FROM {}").format(
+            sql.SQL(", ").join(sql.Identifier(col) for col, _ in columns),
+            self._table(table),
+        )
+
+    def _insert(self, table: str, columns: Sequence[tuple[str, str]]) -> sql.Composed:
+        return sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+            self._table(table),
+            sql.SQL(", ").join(sql.Identifier(col) for col, _ in columns),
+            sql.SQL(", ").join(sql.Placeholder() for _ in columns),
+        )
+
+    # -- users -------------------------------------------------------------
+
+    async def find_user_by_email(self, email: str) -> User | None:
+        query = self._select("user", _USER) + sql.SQL(" WHERE {} = %s").format(
+            sql.Identifier("email")
+        )
+        async with self._pool.connection() as conn:
+            row = await (await conn.execute(query, (email,))).fetchone()
+        return None if row is None else _build(User, _USER, row)
+
+    async def create_user(
+        self, user: User, account: Account, session: Session | None
+    ) -> None:
+        """Insert a user, its credential account and (optionally) a first session
+        in one transaction: either all three rows exist afterwards or none.
+
+        Raises ``EmailTakenError`` when the email's unique constraint refuses
+        the user (another sign-up won the race).
+        """
+        async with self._pool.connection() as conn, conn.transaction():
+            try:
+                await conn.execute(
+                    self._insert("user", _USER), _row_values(user, _USER)
+                )
+            except psycopg.errors.UniqueViolation as exc:
+                raise EmailTakenError(user.email) from exc
+            await conn.execute(
+                self._insert("account", _ACCOUNT), _row_values(account, _ACCOUNT)
+            )
+            if session is not None:
+                await conn.execute(
+                    self._insert("session", _SESSION), _row_values(session, _SESSION)
+                )
+
+    # -- accounts ----------------------------------------------------------
+
+    async def find_credential_account(self, user_id: str) -> Account | None:
+        """The user's email-and-password account (``accountId`` = user id)."""
+        query = self._select("account", _ACCOUNT) + sql.SQL(
+            " WHERE {} = %s AND {} = %s AND {} = %s"
+        ).format(
+            sql.Identifier("userId"),
+            sql.Identifier("providerId"),
+            sql.Identifier("accountId"),
+        )
+        params = (user_id, CREDENTIAL_PROVIDER, user_id)
+        async with self._pool.connection() as conn:
+            row = await (await conn.execute(query, params)).fetchone()
+        return None if row is None else _build(Account, _ACCOUNT, row)
+
+    async def list_accounts(self, user_id: str) -> list[Account]:
+        query = self._select("account", _ACCOUNT) + sql.SQL(
+            " WHERE {} = %s ORDER BY {}"
+        ).format(sql.Identifier("userId"), sql.Identifier("createdAt"))
+        async with self._pool.connection() as conn:
+            rows = await (await conn.execute(query, (user_id,))).fetchall()
+        return [_build(Account, _ACCOUNT, row) for row in rows]
+
+    # -- sessions ----------------------------------------------------------
+
+    async def create_session(self, session: Session) -> None:
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                self._insert("session", _SESSION), _row_values(session, _SESSION)
+            )
+
+    async def find_session(self, token: str) -> SessionWithUser | None:
+        """The session with ``token`` and its user, in one indexed query."""
+        names = [sql.Identifier("s", col) for col, _ in _SESSION]
+        names += [sql.Identifier("u", col) for col, _ in _USER]
+        query = sql.SQL(
+            "SELECT {} FROM {} AS s JOIN {} AS u ON u.{} = s.{} WHERE s.{} = %s"
+        ).format(
+            sql.SQL(", ").join(names),
+            self._table("session"),
+            self._table("user"),
+            sql.Identifier("id"),
+            sql.Identifier("userId"),
+            sql.Identifier("token"),
+        )
+        async with self._pool.connection() as conn:
+            row = await (await conn.execute(query, (token,))).fetchone()
+        if row is None:
+            return None
+        split = len(_SESSION)
+        return SessionWithUser(
+            session=_build(Session, _SESSION, row[:split]),
+            user=_build(User, _USER, row[split:]),
+        )
+
+    async def list_sessions(self, user_id: str) -> list[Session]:
+        query = self._select("session", _SESSION) + sql.SQL(
+            " WHERE {} = %s ORDER BY {}"
+        ).format(sql.Identifier("userId"), sql.Identifier("createdAt"))
+        async with self._pool.connection() as conn:
+            rows = await (await conn.execute(query, (user_id,))).fetchall()
+        return [_build(Session, _SESSION, row) for row in rows]
+
+    async def extend_session(
+        self, token: str, expires_at: datetime, updated_at: datetime
+    ) -> Session | None:
+        """Move the session's expiry; None when the row is gone."""
+        query = sql.SQL(
+            "UPDATE {} SET {} = %s, {} = %s WHERE {} = %s RETURNING {}"
+        ).format(
+            self._table("session"),
+            sql.Identifier("expiresAt"),
+            sql.Identifier("updatedAt"),
+            sql.Identifier("token"),
+            sql.SQL(", ").join(sql.Identifier(col) for col, _ in _SESSION),
+        )
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(query, (expires_at, updated_at, token))
+            row = await cursor.fetchone()
+        return None if row is None else _build(Session, _SESSION, row)
+
+    async def delete_session(self, token: str, *, user_id: str | None = None) -> None:
+        """Delete the session with ``token`` (only if it is ``user_id``'s, when
+        given)."""
+        query = sql.SQL("DELETE FROM {} WHERE {} = %s").format(
+            self._table("session"), sql.Identifier("token")
+        )
+        params: list[str] = [token]
+        if user_id is not None:
+            query += sql.SQL(" AND {} = %s").format(sql.Identifier("userId"))
+            params.append(user_id)
+        async with self._pool.connection() as conn:
+            await conn.execute(query, params)
+
+    async def delete_user_sessions(
+        self, user_id: str, *, except_token: str | None = None
+    ) -> None:
+        """Delete all of a user's sessions, or all but ``except_token``."""
+        query = sql.SQL("DELETE FROM {} WHERE {} = %s").format(
+            self._table("session"), sql.Identifier("userId")
+        )
+        params: list[str] = [user_id]
+        if except_token is not None:
+            query += sql.SQL(" AND {} <> %s").format(sql.Identifier("token"))
+            params.append(except_token)
+        async with self._pool.connection() as conn:
+            await conn.execute(query, params)

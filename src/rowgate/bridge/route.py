@@ -1,0 +1,45 @@
+"""``GET /api/insforge-token``: the session cookie in, a bridge token out.
+
+The cookie is checked against the database on every call (signature, row,
+expiry), so signing out or revoking a session stops new tokens at once. The
+answer is never cacheable. The route is same-origin with the pages that call
+it, so it answers no CORS.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from rowgate.auth.app import Auth
+from rowgate.bridge.token import DEFAULT_LIFETIME, BridgeConfigError, mint_token
+
+logger = logging.getLogger("rowgate.bridge")
+
+PATH = "/api/insforge-token"
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+def bridge_route(
+    auth: Auth, jwt_secret: str, *, lifetime: int = DEFAULT_LIFETIME
+) -> Route:
+    """The bridge route for ``auth``'s sessions, signing with ``jwt_secret``."""
+    if not jwt_secret:
+        raise BridgeConfigError("the bridge needs a JWT secret to sign with")
+    if lifetime <= 0:
+        raise BridgeConfigError("token lifetime must be positive")
+
+    async def insforge_token(request: Request) -> JSONResponse:
+        found = await auth.get_session(request)
+        if found is None:
+            return JSONResponse(
+                {"error": "not signed in"}, status_code=401, headers=_NO_STORE
+            )
+        token = mint_token(found.user.id, jwt_secret, lifetime=lifetime)
+        logger.debug("minted a bridge token for user %s", found.user.id)
+        return JSONResponse({"token": token}, headers=_NO_STORE)
+
+    return Route(PATH, insforge_token, methods=["GET"], name="insforge_token")

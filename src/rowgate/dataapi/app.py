@@ -1,0 +1,247 @@
+"""The data API as an ASGI application: authenticate, parse, plan, run, render.
+
+Paths are relative to the mount point (the backend mounts it at
+``/api/database``): ``/records/<table>``, ``/rpc/<fn>`` and ``/records/rpc/<fn>``,
+with ``/`` and ``/records`` describing what is exposed. Credentials are checked
+before anything else, so a refused token never costs a connection. The schema
+cache is loaded by ``startup`` and reloaded on ``NOTIFY pgrst, 'reload schema'``
+when a listen connection string is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from rowgate.dataapi import schema_cache, tx
+from rowgate.dataapi.config import DataApiConfig
+from rowgate.dataapi.errors import ApiError, AuthError, UnavailableError
+from rowgate.dataapi.jwt import Identity, authenticate
+from rowgate.dataapi.openapi import openapi_document
+from rowgate.dataapi.plan import make_plan
+from rowgate.dataapi.query import main_statement, settings_statement
+from rowgate.dataapi.request import ApiRequest, parse_request
+from rowgate.dataapi.response import (
+    JSON_TYPE,
+    Response,
+    check_result,
+    error_response,
+    render,
+)
+
+logger = logging.getLogger("rowgate.dataapi")
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+RELOAD_DEBOUNCE_SECONDS = 0.1
+LISTEN_RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
+CHANNEL = "pgrst"
+ALLOW_TABLE = "OPTIONS,GET,HEAD,POST,PATCH,DELETE"
+
+
+class DataApi:
+    """A PostgREST-compatible data API over ``pool`` (logged in as authenticator)."""
+
+    def __init__(
+        self,
+        config: DataApiConfig,
+        pool: AsyncConnectionPool[Any],
+        *,
+        listen_conninfo: str | None = None,
+    ) -> None:
+        config.validate()
+        self.config = config
+        self.pool = pool
+        self.listen_conninfo = listen_conninfo
+        self.cache: schema_cache.SchemaCache | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._dirty = asyncio.Event()
+
+    async def startup(self) -> None:
+        """Load the schema cache, then follow reload notifications if configured."""
+        await self.reload_schema()
+        if self.listen_conninfo is not None:
+            self._tasks = [
+                asyncio.create_task(self._listen(self.listen_conninfo)),
+                asyncio.create_task(self._reloader()),
+            ]
+
+    async def shutdown(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    async def reload_schema(self) -> None:
+        async with self.pool.connection() as conn:
+            cache = await schema_cache.load(conn, self.config.schemas)
+        missing = sorted(self.config.allowed_roles - cache.roles)
+        if missing:
+            logger.warning(
+                "data API cannot switch to roles %s; they are refused", missing
+            )
+        self.cache = cache
+        logger.info(
+            "data API schema cache loaded: %d relations, %d functions",
+            len(cache.tables),
+            len(cache.functions),
+        )
+
+    async def _reloader(self) -> None:
+        while True:
+            await self._dirty.wait()
+            # Notifications arriving within the window are served by one reload.
+            await asyncio.sleep(RELOAD_DEBOUNCE_SECONDS)
+            self._dirty.clear()
+            try:
+                await self.reload_schema()
+            except (psycopg.Error, OSError) as exc:
+                logger.warning(
+                    "data API schema reload failed; keeping the old cache: %s", exc
+                )
+
+    async def _listen(self, conninfo: str) -> None:
+        attempt = 0
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
+                async with conn:
+                    await conn.execute("LISTEN " + CHANNEL)
+                    attempt = 0
+                    # Anything may have changed while we were not listening.
+                    self._dirty.set()
+                    async for notify in conn.notifies():
+                        if notify.payload in ("", "reload schema"):
+                            self._dirty.set()
+            except (psycopg.Error, OSError) as exc:
+                delay = LISTEN_RETRY_SECONDS[
+                    min(attempt, len(LISTEN_RETRY_SECONDS) - 1)
+                ]
+                attempt += 1
+                logger.warning(
+                    "data API listener lost (%s); retrying in %.0fs", exc, delay
+                )
+                await asyncio.sleep(delay)
+
+    # -- ASGI -------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        body = await _read_body(receive)
+        head = scope["method"] == "HEAD"
+        try:
+            response = await self.handle(scope, body)
+        except ApiError as error:
+            response = error_response(error, head=head)
+        await _send(send, response, head=head)
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.startup()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def handle(self, scope: Scope, body: bytes) -> Response:
+        """Answer one request; raises ``ApiError`` for an error response."""
+        headers = [
+            (k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]
+        ]
+        authorization = [v for k, v in headers if k.lower() == "authorization"]
+        identity = authenticate(authorization, self.config, time.time())
+        cache = self._switchable(identity)
+
+        req = parse_request(
+            scope["method"],
+            _relative_path(scope),
+            scope.get("query_string", b"").decode("latin-1"),
+            headers,
+            body,
+            self.config.schemas,
+        )
+        if req.method == "OPTIONS":
+            return Response(200, [("Allow", ALLOW_TABLE)])
+        if req.target.kind == "root":
+            return openapi_document(req, cache)
+        return await self._execute(req, identity, cache)
+
+    def _switchable(self, identity: Identity) -> schema_cache.SchemaCache:
+        cache = self.cache
+        if cache is None:
+            raise UnavailableError(
+                "PGRST002",
+                "Could not query the database for the schema cache. Retrying.",
+            )
+        if identity.role not in cache.roles:
+            raise AuthError(
+                "PGRST301",
+                "The JWT 'role' claim names a role the data API does not allow",
+            )
+        return cache
+
+    async def _execute(
+        self, req: ApiRequest, identity: Identity, cache: schema_cache.SchemaCache
+    ) -> Response:
+        plan = make_plan(req, cache, self.config.max_rows)
+        result = await tx.run(
+            self.pool,
+            settings_statement(identity, req, req.method),
+            main_statement(plan),
+            read_only=plan.read_only,
+            anonymous=identity.role == self.config.anon_role,
+            check=check_result(plan),
+        )
+        return render(req, plan, result)
+
+
+def _relative_path(scope: Scope) -> str:
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        return path[len(root) :]
+    return path
+
+
+async def _read_body(receive: Any) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message: Message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _send(send: Any, response: Response, *, head: bool) -> None:
+    body = b"" if head else response.body
+    headers = [
+        (k.lower().encode("latin-1"), v.encode("latin-1", "replace"))
+        for k, v in response.headers
+    ]
+    if not any(k == b"content-length" for k, _ in headers):
+        headers.append((b"content-length", str(len(response.body)).encode()))
+    await send(
+        {"type": "http.response.start", "status": response.status, "headers": headers}
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+__all__ = ["JSON_TYPE", "DataApi"]

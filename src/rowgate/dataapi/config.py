@@ -1,0 +1,61 @@
+"""The data API's settings: one frozen object, checked once when the API is built.
+
+The backend derives it from the project's settings; nothing in the data API reads
+the environment. ``validate`` turns a misconfiguration into ``DataApiConfigError``
+at start-up instead of a surprise on the first request.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rowgate.dataapi.errors import DataApiConfigError
+
+# Roles a token must never name, whatever the allow-list says: the admin role is
+# reached only through the backend's admin pool.
+FORBIDDEN_ROLES = frozenset({"project_admin"})
+# PostgREST refuses these at start-up: they are not application schemas.
+FORBIDDEN_SCHEMAS = frozenset({"pg_catalog", "information_schema"})
+MIN_SECRET_LENGTH = 32
+_ANON_KEY = re.compile(r"anon_[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class DataApiConfig:
+    """How the data API authenticates requests and what it exposes."""
+
+    jwt_secret: str
+    anon_key: str | None = None
+    jwt_aud: str | None = None
+    anon_role: str = "anon"
+    allowed_roles: frozenset[str] = frozenset({"anon", "authenticated"})
+    schemas: tuple[str, ...] = ("public",)
+    clock_skew: int = 30
+    max_rows: int | None = None
+
+    def validate(self) -> None:
+        """Raise ``DataApiConfigError`` unless these settings are safe to serve."""
+        if len(self.jwt_secret) < MIN_SECRET_LENGTH:
+            raise DataApiConfigError(
+                f"the JWT secret must be at least {MIN_SECRET_LENGTH} characters"
+            )
+        if self.anon_key is not None and not _ANON_KEY.fullmatch(self.anon_key):
+            raise DataApiConfigError("the anon key must be 'anon_' and 64 hex digits")
+        if self.anon_role not in self.allowed_roles:
+            raise DataApiConfigError(
+                f"the anon role {self.anon_role!r} is not in allowed_roles"
+            )
+        forbidden = sorted(self.allowed_roles & FORBIDDEN_ROLES)
+        if forbidden:
+            raise DataApiConfigError(f"roles {forbidden} may not come from a token")
+        self._validate_schemas()
+        if self.clock_skew < 0 or (self.max_rows is not None and self.max_rows < 0):
+            raise DataApiConfigError("clock_skew and max_rows must not be negative")
+
+    def _validate_schemas(self) -> None:
+        if not self.schemas:
+            raise DataApiConfigError("at least one schema must be exposed")
+        bad = sorted(set(self.schemas) & FORBIDDEN_SCHEMAS)
+        if bad or any(not name for name in self.schemas):
+            raise DataApiConfigError(f"schemas {bad or ['']} cannot be exposed")

@@ -1,0 +1,28 @@
+"""Fixtures for the auth tests: one pool on the session's database, and a
+client per test (each with its own cookie jar)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from psycopg_pool import AsyncConnectionPool
+
+from tests.auth.support import client_for
+
+
+@pytest.fixture(scope="session")
+async def pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
+    pool = AsyncConnectionPool(database_url, min_size=1, max_size=12, open=False)
+    await pool.open(wait=True, timeout=15)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+@pytest.fixture
+async def client(pool: AsyncConnectionPool) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(pool) as client:
+        yield client

@@ -1,0 +1,145 @@
+-- Tables, policies and functions the data API tests run against. Loaded once per
+-- session by the database owner on top of the bootstrap migration. The tables
+-- belong to dataapi_owner, which the authenticator cannot become, so RLS applies.
+
+DO $fixture$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'dataapi_owner') THEN
+        CREATE ROLE dataapi_owner NOLOGIN;
+    END IF;
+END
+$fixture$;
+
+CREATE TABLE public.categories (
+    id integer PRIMARY KEY,
+    name text NOT NULL UNIQUE
+);
+
+CREATE TABLE public.notes (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id text NOT NULL DEFAULT public.requesting_user_id(),
+    title text NOT NULL CHECK (title <> ''),
+    body text NOT NULL DEFAULT '',
+    score integer,
+    category_id integer REFERENCES public.categories (id),
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE public.comments (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    note_id bigint NOT NULL REFERENCES public.notes (id) ON DELETE CASCADE,
+    user_id text NOT NULL DEFAULT public.requesting_user_id(),
+    body text NOT NULL
+);
+
+-- Readable by everyone, writable by nobody: fixed data for the grammar tests.
+CREATE TABLE public.items (
+    id integer PRIMARY KEY,
+    name text NOT NULL,
+    kind text,
+    price numeric(8, 2),
+    tags text[] NOT NULL DEFAULT '{}',
+    attrs jsonb,
+    active boolean,
+    span int4range,
+    doc tsvector,
+    "odd, name" text
+);
+
+-- Anyone may drop a message in, nobody may read one back.
+CREATE TABLE public.inbox (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    message text NOT NULL
+);
+
+CREATE TABLE public.upserts (
+    key text PRIMARY KEY,
+    value integer NOT NULL,
+    note text DEFAULT 'default note'
+);
+
+CREATE TABLE better_auth.secrets (id integer PRIMARY KEY, value text);
+
+INSERT INTO public.categories VALUES (1, 'work'), (2, 'home'), (3, 'empty');
+
+INSERT INTO public.items (id, name, kind, price, tags, attrs, active, span, doc, "odd, name")
+VALUES
+    (1, 'apple', 'fruit', 1.50, '{red,sweet}', '{"color": "red", "size": {"cm": 8}}',
+     true, '[1,5)', to_tsvector('english', 'crisp red apple'), 'a'),
+    (2, 'banana', 'fruit', 0.25, '{yellow,sweet}', '{"color": "yellow"}',
+     false, '[5,10)', to_tsvector('english', 'long yellow banana'), 'b'),
+    (3, 'carrot', 'vegetable', 0.40, '{orange}', '{"color": "orange"}',
+     NULL, '[10,20)', to_tsvector('english', 'orange carrot root'), 'c'),
+    (4, 'dill, fresh', NULL, NULL, '{}', NULL,
+     true, NULL, NULL, NULL),
+    (5, 'egg "large"', 'dairy', 3.00, '{white}', '{"color": "white"}',
+     false, '[2,3)', to_tsvector('english', 'large white egg'), 'e');
+
+ALTER TABLE public.categories OWNER TO dataapi_owner;
+ALTER TABLE public.notes OWNER TO dataapi_owner;
+ALTER TABLE public.comments OWNER TO dataapi_owner;
+ALTER TABLE public.items OWNER TO dataapi_owner;
+ALTER TABLE public.inbox OWNER TO dataapi_owner;
+ALTER TABLE public.upserts OWNER TO dataapi_owner;
+
+REVOKE ALL ON public.categories, public.notes, public.comments, public.items,
+    public.inbox, public.upserts FROM anon, authenticated;
+GRANT SELECT ON public.categories, public.items TO anon, authenticated;
+GRANT SELECT, INSERT, UPDATE, DELETE ON public.notes, public.comments, public.upserts
+    TO authenticated;
+GRANT INSERT ON public.inbox TO anon, authenticated;
+
+ALTER TABLE public.notes ENABLE ROW LEVEL SECURITY;
+CREATE POLICY notes_own ON public.notes FOR ALL TO authenticated
+    USING (user_id = public.requesting_user_id())
+    WITH CHECK (user_id = public.requesting_user_id());
+
+ALTER TABLE public.comments ENABLE ROW LEVEL SECURITY;
+CREATE POLICY comments_own ON public.comments FOR ALL TO authenticated
+    USING (user_id = public.requesting_user_id())
+    WITH CHECK (user_id = public.requesting_user_id());
+
+-- A note's title starting with 'hidden' may be written but never read back.
+CREATE POLICY notes_hidden ON public.notes AS RESTRICTIVE FOR SELECT TO authenticated
+    USING (title NOT LIKE 'hidden%');
+
+ALTER TABLE public.inbox ENABLE ROW LEVEL SECURITY;
+CREATE POLICY inbox_drop ON public.inbox FOR INSERT TO anon, authenticated
+    WITH CHECK (true);
+
+CREATE FUNCTION public.add_them(a integer, b integer) RETURNS integer
+    LANGUAGE sql IMMUTABLE AS $$ SELECT a + b $$;
+
+CREATE FUNCTION public.items_of_kind(kind text) RETURNS SETOF public.items
+    LANGUAGE sql STABLE AS $$ SELECT * FROM public.items i WHERE i.kind = items_of_kind.kind $$;
+
+CREATE FUNCTION public.request_settings() RETURNS json
+    LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'claims', current_setting('request.jwt.claims', true),
+        'method', current_setting('request.method', true),
+        'path', current_setting('request.path', true),
+        'headers', current_setting('request.headers', true),
+        'cookies', current_setting('request.cookies', true),
+        'role', current_user,
+        'user_id', public.requesting_user_id())
+$$;
+
+CREATE FUNCTION public.touch(label text DEFAULT 'x') RETURNS void
+    LANGUAGE sql VOLATILE AS $$ SELECT $$;
+
+CREATE FUNCTION public.teapot() RETURNS integer
+    LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM set_config('response.status', '418', true);
+    PERFORM set_config('response.headers', '[{"X-Brew": "tea"}]', true);
+    RETURN 1;
+END
+$$;
+
+CREATE FUNCTION public.payment_required() RETURNS integer
+    LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RAISE SQLSTATE 'PT402' USING MESSAGE = 'pay up', DETAIL = 'quota', HINT = 'upgrade';
+END
+$$;
