@@ -238,6 +238,18 @@ def test_the_generated_app_passes_the_demo(
         if not k.startswith(("INSFORGE", "PG", "BETTER_AUTH")) and k != "DATABASE_URL"
     }
 
+    setup = subprocess.run(
+        [str(ROWGATE), "setup", "-C", str(backend_dir)],
+        env=clean, capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    servers = [
+        subprocess.Popen(
+            [str(ROWGATE), "serve", "-C", str(backend_dir)],
+            env=clean, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+    ]  # fmt: skip
+    _wait(f"{backend_url}/api/health")
     linked = subprocess.run(
         [
             str(ROWGATE), "link", "--project-id", "proj-42",
@@ -246,28 +258,24 @@ def test_the_generated_app_passes_the_demo(
         ],
         env=clean, capture_output=True, text=True, timeout=180, check=False,
     )  # fmt: skip
-    assert linked.returncode == 0, linked.stdout + linked.stderr
     local = project / ".env.local"
-    local.write_text(
-        local.read_text().replace(
-            "BETTER_AUTH_URL=http://127.0.0.1:3000",
-            f"BETTER_AUTH_URL=http://127.0.0.1:{app_port}",
+    if linked.returncode == 0:
+        local.write_text(
+            local.read_text().replace(
+                "BETTER_AUTH_URL=http://127.0.0.1:3000",
+                f"BETTER_AUTH_URL=http://127.0.0.1:{app_port}",
+            )
         )
-    )
-    servers = [
-        subprocess.Popen(
-            [str(ROWGATE), "serve", "-C", str(backend_dir)],
-            env=clean, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ),
-        subprocess.Popen(
-            [str(ROWGATE), "run", "-C", str(project)],
-            env=clean, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ),
-    ]  # fmt: skip
+        servers.append(
+            subprocess.Popen(
+                [str(ROWGATE), "run", "-C", str(project)],
+                env=clean, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+        )  # fmt: skip
     app_url = f"http://127.0.0.1:{app_port}"
     try:
+        assert linked.returncode == 0, linked.stdout + linked.stderr
         _wait(f"{app_url}/api/auth/ok")
-        _wait(f"{backend_url}/api/health")
         first, second = _user(app_url), _user(app_url)
         token = first.get("/api/insforge-token").json()["token"]
         created = httpx.post(
