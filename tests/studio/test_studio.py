@@ -37,6 +37,15 @@ def user_email(database_url: str) -> str:
     return email
 
 
+def _user_id_of(database_url: str, email: str) -> str:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            'SELECT id FROM better_auth."user" WHERE email = %s', (email,)
+        ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
 @pytest.fixture
 async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     pool = AsyncConnectionPool(database_url, min_size=0, max_size=2, open=False)
@@ -83,18 +92,22 @@ async def test_the_schema_dropdown_lists_public_and_better_auth(
 
 
 async def test_better_auth_tables_show_users_with_hashes_masked(
-    client: httpx.AsyncClient, user_email: str
+    client: httpx.AsyncClient, user_email: str, database_url: str
 ) -> None:
+    # The session database holds other tests' accounts too: filter down to ours
+    # so the row is on the first page whatever else is there.
+    only_ours = f"fcol=userId&q={_user_id_of(database_url, user_email)}"
     tables = await client.get("/studio?schema=better_auth", headers=ADMIN)
     users = await client.get(
         f"/studio?schema=better_auth&table=user&fcol=email&q={user_email}",
         headers=ADMIN,
     )
     accounts = await client.get(
-        "/studio?schema=better_auth&table=account", headers=ADMIN
+        f"/studio?schema=better_auth&table=account&{only_ours}", headers=ADMIN
     )
     revealed = await client.get(
-        "/studio?schema=better_auth&table=account&reveal=1", headers=ADMIN
+        f"/studio?schema=better_auth&table=account&reveal=1&{only_ours}",
+        headers=ADMIN,
     )
 
     for name in ("user", "session", "account", "verification"):

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import MutableMapping
 from typing import Any
 
 import psycopg
@@ -37,7 +38,7 @@ from rowgate.dataapi.response import (
 
 logger = logging.getLogger("rowgate.dataapi")
 
-Scope = dict[str, Any]
+Scope = MutableMapping[str, Any]
 Message = dict[str, Any]
 RELOAD_DEBOUNCE_SECONDS = 0.1
 LISTEN_RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
