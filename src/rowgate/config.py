@@ -33,7 +33,7 @@ LIBPQ_SELECTORS = (
 )
 MIN_SECRET_LENGTH = 32
 
-_ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
+ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
 
 
 class ConfigError(RowgateError):
@@ -46,7 +46,7 @@ def parse_env_file(text: str) -> dict[str, str]:
     for line in text.splitlines():
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        match = _ENV_LINE.match(line)
+        match = ENV_LINE.match(line)
         if match is None:
             continue
         key, raw = match.groups()

@@ -2,10 +2,11 @@
 
 Shapes follow InsForge's so its CLI and ours can both drive a rowgate backend:
 ``GET /api/metadata``, ``GET /api/metadata/anon-key``, ``GET /api/secrets/<key>``,
-``GET /api/metadata/database-connection-string``, ``GET``/``POST
-/api/database/migrations``. Errors are ``{error, message, statusCode}``. Migrations
-run in a worker thread over a direct connection with the owner's credentials, under
-the same advisory lock as the CLI, and must be newer than the applied head.
+``POST /api/secrets/anon-key/rotate``, ``GET
+/api/metadata/database-connection-string``, ``GET``/``POST /api/database/migrations``.
+Errors are ``{error, message, statusCode}``. Migrations run in a worker thread over
+a direct connection with the owner's credentials, under the same advisory lock as
+the CLI, and must be newer than the applied head.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 from psycopg.conninfo import conninfo_to_dict
@@ -21,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from rowgate.admin.anonkeys import MAX_GRACE, AnonKeyRing
 from rowgate.admin.keys import is_admin
 from rowgate.config import Settings, mask_conninfo
 from rowgate.migrations.engine import MigrationError
@@ -40,8 +43,16 @@ def error(status: int, code: str, message: str) -> JSONResponse:
     )
 
 
-def admin_routes(settings: Settings) -> list[Route]:
-    """The admin endpoints for ``settings``' project."""
+def admin_routes(
+    settings: Settings, anon_keys: AnonKeyRing | None = None
+) -> list[Route]:
+    """The admin endpoints for ``settings``' project.
+
+    Without ``anon_keys`` the anon key is the configured one and cannot be rotated.
+    """
+
+    def current_anon_key() -> str:
+        return anon_keys.current if anon_keys else settings.insforge_anon_key
 
     def guarded(handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:
@@ -63,12 +74,42 @@ def admin_routes(settings: Settings) -> list[Route]:
         )
 
     async def anon_key(_request: Request) -> Response:
-        return JSONResponse({"anonKey": settings.insforge_anon_key})
+        return JSONResponse({"anonKey": current_anon_key()})
+
+    async def rotate_anon_key(request: Request) -> Response:
+        assert anon_keys is not None
+        body: Any = {}
+        if await request.body():
+            try:
+                body = await request.json()
+            except ValueError:
+                return error(400, "INVALID_INPUT", "The body must be a JSON object")
+        hours = body.get("gracePeriodHours", 24) if isinstance(body, dict) else None
+        limit = MAX_GRACE.total_seconds() / 3600
+        if (
+            isinstance(hours, bool)
+            or not isinstance(hours, int | float)
+            or not 0 <= hours <= limit
+        ):
+            return error(
+                400,
+                "INVALID_INPUT",
+                f"gracePeriodHours must be a number from 0 to {limit:.0f}",
+            )
+        rotation = await anon_keys.rotate(timedelta(hours=hours))
+        expires = rotation.previous_expire_at
+        return JSONResponse(
+            {
+                "anonKey": rotation.anon_key,
+                "previousKeyExpiresAt": expires.isoformat() if expires else None,
+                "message": "Anon key rotated",
+            }
+        )
 
     async def secret(request: Request) -> Response:
         readable = {
             "JWT_SECRET": settings.insforge_jwt_secret,
-            "ANON_KEY": settings.insforge_anon_key,
+            "ANON_KEY": current_anon_key(),
         }
         key = request.path_params["key"]
         if key not in readable:
@@ -110,7 +151,19 @@ def admin_routes(settings: Settings) -> list[Route]:
             return error(400, "INVALID_INPUT", problem)
         return await run_in_threadpool(_apply, url, migration)
 
+    rotation = (
+        [
+            Route(
+                "/api/secrets/anon-key/rotate",
+                guarded(rotate_anon_key),
+                methods=["POST"],
+            )
+        ]
+        if anon_keys is not None
+        else []
+    )
     return [
+        *rotation,
         Route("/api/metadata", guarded(metadata), methods=["GET"]),
         Route("/api/metadata/anon-key", guarded(anon_key), methods=["GET"]),
         Route(

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
+from rowgate.admin.anonkeys import AnonKeyRing
 from rowgate.admin.routes import admin_routes
 from rowgate.config import Settings, loopback_twins
 from rowgate.dataapi.app import DataApi
@@ -53,17 +54,8 @@ def create_backend(settings: Settings, *, pool_size: int = 10) -> Starlette:
     pool = AsyncConnectionPool(
         conninfo, min_size=1, max_size=pool_size, open=False, name="dataapi"
     )
-    data_api = DataApi(
-        DataApiConfig(
-            jwt_secret=settings.insforge_jwt_secret,
-            anon_key=settings.insforge_anon_key or None,
-        ),
-        pool,
-        listen_conninfo=conninfo,
-    )
-
-    # Studio reads with the owner's credentials on a pool of its own, never
-    # through the data API's authenticator.
+    # Studio and the admin API use the owner's credentials on a pool of their
+    # own, never the data API's authenticator.
     studio_pool = AsyncConnectionPool(
         settings.require_database_url(),
         min_size=0,
@@ -71,17 +63,28 @@ def create_backend(settings: Settings, *, pool_size: int = 10) -> Starlette:
         open=False,
         name="studio",
     )
+    anon_keys = AnonKeyRing(studio_pool, settings.insforge_anon_key)
+    data_api = DataApi(
+        DataApiConfig(
+            jwt_secret=settings.insforge_jwt_secret,
+            anon_key_check=anon_keys.accepts,
+        ),
+        pool,
+        listen_conninfo=conninfo,
+    )
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await pool.open(wait=True, timeout=15)
         await studio_pool.open()
+        await anon_keys.start()
         await data_api.startup()
         logger.info("backend ready for project %s", settings.project_id)
         try:
             yield
         finally:
             await data_api.shutdown()
+            await anon_keys.stop()
             await studio_pool.close()
             await pool.close()
 
@@ -91,7 +94,7 @@ def create_backend(settings: Settings, *, pool_size: int = 10) -> Starlette:
     return Starlette(
         routes=[
             Route("/api/health", health, methods=["GET"]),
-            *admin_routes(settings),
+            *admin_routes(settings, anon_keys),
             *studio_routes(settings.insforge_api_key, studio_pool),
             Mount("/api/database", app=data_api),
         ],

@@ -53,9 +53,11 @@ migrations_app = typer.Typer(
     help="Numbered SQL migrations in migrations/.", no_args_is_help=True
 )
 auth_app = typer.Typer(help="Auth tables.", no_args_is_help=True)
+keys_app = typer.Typer(help="The backend's keys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 db_app.add_typer(migrations_app, name="migrations")
 app.add_typer(auth_app, name="auth")
+app.add_typer(keys_app, name="keys")
 
 ProjectDir = Annotated[
     Path,
@@ -306,6 +308,66 @@ def config_command(project_dir: ProjectDir = Path(".")) -> None:
     with _friendly_errors():
         for key, value in _settings(project_dir).masked().items():
             console.print(f"{key} = {value}", highlight=False)
+
+
+# -- keys -------------------------------------------------------------------------
+
+
+@keys_app.command("rotate-anon")
+def rotate_anon_key(
+    grace_hours: Annotated[
+        float,
+        typer.Option(
+            "--grace-hours",
+            min=0,
+            max=720,
+            help="How long the old key keeps working (0 retires it at once).",
+        ),
+    ] = 24,
+    project_dir: ProjectDir = Path("."),
+) -> None:
+    """Replace the anon key on the backend and in .env.local."""
+    import httpx
+
+    from rowgate.envfile import set_value
+
+    with _friendly_errors():
+        settings = _settings(project_dir)
+        if not settings.insforge_api_key:
+            raise RowgateError("rotating the anon key needs INSFORGE_API_KEY")
+        url = settings.insforge_base_url.rstrip("/") + "/api/secrets/anon-key/rotate"
+        try:
+            response = httpx.post(
+                url,
+                json={"gracePeriodHours": grace_hours},
+                headers={"Authorization": f"Bearer {settings.insforge_api_key}"},
+                timeout=30,
+            )
+        except httpx.HTTPError as exc:
+            raise RowgateError(
+                f"cannot reach the backend at {settings.insforge_base_url} ({exc}); "
+                "start it with `rowgate serve` and run this again"
+            ) from exc
+        if response.status_code != 200:
+            raise RowgateError(
+                f"the backend refused the rotation ({response.status_code}): "
+                f"{_message_of(response)}"
+            )
+        body = response.json()
+        set_value(project_dir / ".env.local", "INSFORGE_ANON_KEY", body["anonKey"])
+        expires = body.get("previousKeyExpiresAt") or "now"
+        console.print(
+            "Rotated the anon key and wrote it to .env.local; the previous key "
+            f"stops working at {expires}. Restart the app to serve the new key.",
+            highlight=False,
+        )
+
+
+def _message_of(response: Any) -> str:
+    try:
+        return str(response.json().get("message", response.text))
+    except ValueError:
+        return str(response.text)[:200]
 
 
 # -- link -------------------------------------------------------------------------

@@ -8,7 +8,8 @@ at start-up instead of a surprise on the first request.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from rowgate.dataapi.errors import DataApiConfigError
 
@@ -33,6 +34,9 @@ class DataApiConfig:
     schemas: tuple[str, ...] = ("public",)
     clock_skew: int = 30
     max_rows: int | None = None
+    # Extra anon keys decided at run time (the backend's rotating key ring): a
+    # bearer token it accepts is anonymous, like ``anon_key``.
+    anon_key_check: Callable[[str], bool] | None = field(default=None, compare=False)
 
     def validate(self) -> None:
         """Raise ``DataApiConfigError`` unless these settings are safe to serve."""

@@ -61,6 +61,8 @@ def authenticate(
         token.encode(), config.anon_key.encode()
     ):
         return anonymous(config)
+    if config.anon_key_check is not None and config.anon_key_check(token):
+        return anonymous(config)
     claims = verify(token, config, now)
     return Identity(claim_role(claims, config), claims)
 
