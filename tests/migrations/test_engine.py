@@ -244,3 +244,19 @@ def test_split_statements_respects_quotes_and_comments(
     text: str, expected: list[str]
 ) -> None:
     assert mf.split_statements(text) == expected
+
+
+def test_each_applied_file_tells_the_data_api_to_reload_its_schema(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    files = project(
+        tmp_path,
+        **{"0002_notes.sql": "CREATE TABLE public.notes (id int PRIMARY KEY);"},
+    )
+    with psycopg.connect(empty_database_url, autocommit=True) as listener:
+        listener.execute("LISTEN pgrst")
+        with DirectTransport(empty_database_url) as transport:
+            up(transport, files)
+        heard = [n.payload for n in listener.notifies(timeout=2, stop_after=2)]
+
+    assert heard == ["reload schema", "reload schema"]
