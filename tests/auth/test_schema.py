@@ -64,7 +64,8 @@ def test_constraints_and_indexes_carry_better_auth_names(database_url: str) -> N
         ("user_pkey", "p"), ("user_email_key", "u"), ("session_pkey", "p"),
         ("session_token_key", "u"), ("session_userId_fkey", "f"),
         ("account_pkey", "p"), ("account_userId_fkey", "f"),
-        ("verification_pkey", "p"),
+        ("verification_pkey", "p"), ("rateLimit_pkey", "p"),
+        ("rateLimit_key_key", "u"),
     } == constraints  # fmt: skip
     assert {
         "session_userId_idx", "account_userId_idx", "verification_identifier_idx"
@@ -77,7 +78,7 @@ def test_fresh_schema_gets_every_table_and_index(empty_database_url: str) -> Non
         created = migrate(conn)
         again = migrate(conn)
     assert created == [
-        "user", "session", "account", "verification",
+        "user", "session", "account", "verification", "rateLimit",
         "session_userId_idx", "account_userId_idx", "verification_identifier_idx",
     ]  # fmt: skip
     assert again == []

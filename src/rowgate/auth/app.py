@@ -4,7 +4,9 @@ Per request: match the path (relative to the mount) and method, read the body
 as the endpoint allows (JSON, or also form-encoded on sign-in and sign-up;
 other media types 415, broken JSON 400), refuse cookie-bearing requests from
 untrusted origins and untrusted callback URLs, run the handler, and render its
-reply as JSON with its cookies. Unknown paths and methods get Better Auth's
+reply as JSON with its cookies (plus the ``session_data`` copy when the
+cookie cache is on). Before any of that, a request over its rate limit (when
+rate limits are on) gets a 429. Unknown paths and methods get Better Auth's
 bare 404.
 """
 
@@ -12,15 +14,17 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
 from psycopg_pool import AsyncConnectionPool
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from rowgate.auth import origin, routes, sessions
+from rowgate.auth import endpoints, origin, ratelimit, routes, sessions
+from rowgate.auth.cookie_cache import CookieCache
 from rowgate.auth.errors import APIError
 from rowgate.auth.options import AuthOptions
 from rowgate.auth.store import SessionWithUser, Store
@@ -36,11 +40,31 @@ class Auth:
     """The Better Auth-compatible endpoints over one connection pool.
 
     The pool's lifecycle belongs to the caller (open it in the app's lifespan).
+    ``rate_limit_store`` replaces the store ``options.rate_limit.storage``
+    names; ``aclose`` releases the rate-limit store's connections.
     """
 
-    def __init__(self, options: AuthOptions, pool: AsyncConnectionPool) -> None:
+    def __init__(
+        self,
+        options: AuthOptions,
+        pool: AsyncConnectionPool,
+        *,
+        rate_limit_store: ratelimit.RateLimitStore | None = None,
+    ) -> None:
         self.options = options
         self.store = Store(pool)
+        self._proxies = ratelimit.proxy_networks(options.trusted_proxies)
+        self.rate_limiter = (
+            ratelimit.RateLimiter(
+                options.rate_limit,
+                rate_limit_store or ratelimit.build_store(options, pool),
+            )
+            if options.rate_limit.enabled
+            else None
+        )
+        self.cookie_cache = (
+            CookieCache(options, self.store) if options.cookie_cache.enabled else None
+        )
         self._context = routes.AuthContext(
             options=options,
             store=self.store,
@@ -54,12 +78,34 @@ class Auth:
         response = await self._respond(request)
         await response(scope, receive, send)
 
-    async def get_session(self, request: Request) -> SessionWithUser | None:
+    async def aclose(self) -> None:
+        """Close the rate-limit store's connections (Redis), if any."""
+        if self.rate_limiter is not None:
+            await self.rate_limiter.store.aclose()
+
+    def client_ip(self, request: Request) -> str | None:
+        """The client's address: the peer's, or the forwarded one when the
+        peer is a trusted proxy."""
+        peer = request.client.host if request.client else None
+        forwarded = ratelimit.forwarded_header(
+            request.headers, self.options.ip_address_header
+        )
+        return ratelimit.client_ip(peer, forwarded, self._proxies)
+
+    async def get_session(
+        self, request: HTTPConnection, *, disable_cookie_cache: bool = False
+    ) -> SessionWithUser | None:
         """The live session (and user) the request's cookie names, or None.
 
         The cookie's signature and the session row are both checked; an expired
-        row is deleted. The session is not refreshed.
+        row is deleted. The session is not refreshed. With the cookie cache on,
+        a fresh ``session_data`` copy answers without a database read unless
+        ``disable_cookie_cache`` asks for the row.
         """
+        if self.cookie_cache is not None and not disable_cookie_cache:
+            cached = self.cookie_cache.read(request.headers.get("cookie"))
+            if cached is not None:
+                return cached.to_session_with_user()
         state = sessions.read_cookie_session(
             request.headers.get("cookie"), self.options
         )
@@ -69,11 +115,14 @@ class Auth:
 
     async def _respond(self, request: Request) -> Response:
         path = _route_path(request.scope)
-        endpoint = routes.ROUTES.get((request.method, path))
-        if endpoint is None:
+        matched = endpoints.match(request.method, path)
+        if matched is None:
             return Response(status_code=404)
+        endpoint, params = matched
+        ip = self.client_ip(request)
         try:
-            reply = await self._run(endpoint, request, path)
+            limited = await self._rate_limited(ip, path)
+            reply = limited or await self._run(endpoint, request, path, ip, params)
         except APIError as error:
             reply = routes.Reply(error.body(), status=error.status)
         except Exception:
@@ -81,8 +130,26 @@ class Auth:
             return Response(status_code=500)
         return _render(reply)
 
+    async def _rate_limited(self, ip: str | None, path: str) -> routes.Reply | None:
+        """Better Auth's 429 (no ``code``) when the request is over its limit."""
+        if self.rate_limiter is None:
+            return None
+        decision = await self.rate_limiter.check(ip, path)
+        if decision.allowed:
+            return None
+        return routes.Reply(
+            {"message": ratelimit.TOO_MANY_REQUESTS},
+            status=429,
+            headers=[(ratelimit.RETRY_AFTER_HEADER, str(decision.retry_after))],
+        )
+
     async def _run(
-        self, endpoint: routes.Endpoint, request: Request, path: str
+        self,
+        endpoint: routes.Endpoint,
+        request: Request,
+        path: str,
+        ip: str | None,
+        params: Mapping[str, str],
     ) -> routes.Reply:
         body = await _read_body(request, endpoint.media_types)
         query = dict(request.query_params)
@@ -97,9 +164,35 @@ class Auth:
             headers=request.headers,
             query=query,
             body=body,
-            client_host=request.client.host if request.client else None,
+            client_host=ip,
+            params=params,
         )
-        return await endpoint.handler(self._context, auth_request)
+        if self.cookie_cache is None:
+            return await endpoint.handler(self._context, auth_request)
+        cached = self._cached_session(auth_request)
+        if cached is not None:
+            return cached
+        reply = await endpoint.handler(self._context, auth_request)
+        await self.cookie_cache.write(reply, path, request.headers.get("cookie"))
+        return reply
+
+    def _cached_session(self, request: routes.AuthRequest) -> routes.Reply | None:
+        """get-session's answer from a valid ``session_data`` copy, unless
+        ``disableCookieCache`` asks for the database."""
+        if self.cookie_cache is None or (request.method, request.path) != (
+            "GET",
+            "/get-session",
+        ):
+            return None
+        if request.query.get("disableCookieCache"):
+            return None
+        cached = self.cookie_cache.read(request.headers.get("cookie"))
+        if cached is None:
+            return None
+        return routes.Reply(
+            {"session": cached.session, "user": cached.user},
+            headers=[("cache-control", "no-store"), ("pragma", "no-cache")],
+        )
 
 
 def _route_path(scope: Scope) -> str:
@@ -156,7 +249,11 @@ def _unsupported(content_type: str, allowed: tuple[str, ...]) -> APIError:
 
 
 def _render(reply: routes.Reply) -> Response:
-    content = json.dumps(reply.body, ensure_ascii=False, separators=(",", ":"))
+    content = (
+        ""  # redirects and bare refusals go out with an empty body
+        if reply.body is MISSING
+        else json.dumps(reply.body, ensure_ascii=False, separators=(",", ":"))
+    )
     response = Response(
         content=content.encode("utf-8"),
         status_code=reply.status,

@@ -5,6 +5,8 @@ value)))`` with standard, padded base64, so the signature is always 44
 characters ending in ``=``. The server reads only the cookie names it would set
 itself: with an http base URL a ``__Secure-`` cookie is ignored and vice versa.
 ``Set-Cookie`` attributes go out in the order Better Auth writes them.
+Values are signed with the current secret and verified against every secret
+the options list, so a rotated-out secret keeps its cookies valid.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
@@ -48,20 +51,22 @@ def sign(value: str, secret: str) -> str:
     return quote(f"{value}.{_signature(value, secret)}", safe="")
 
 
-def unsign(raw: str, secret: str) -> str | None:
+def unsign(raw: str, secret: str | Sequence[str]) -> str | None:
     """The value inside a signed cookie, or None when it is unsigned or forged.
 
-    ``raw`` is the cookie value as parsed (already URL-decoded).
+    ``raw`` is the cookie value as parsed (already URL-decoded); ``secret`` is
+    one secret or several, any of which may have signed it.
     """
+    keys = (secret,) if isinstance(secret, str) else tuple(secret)
     cut = raw.rfind(".")
     if cut < 1:
         return None
     value, signature = raw[:cut], raw[cut + 1 :]
     if len(signature) != SIGNATURE_LENGTH or not signature.endswith("="):
         return None
-    if not hmac.compare_digest(signature, _signature(value, secret)):
-        return None
-    return value
+    # Every key is tried, so the time taken does not tell which one matched.
+    matched = [hmac.compare_digest(signature, _signature(value, k)) for k in keys]
+    return value if any(matched) else None
 
 
 def parse_cookie_header(header: str) -> dict[str, str]:
@@ -159,8 +164,11 @@ def expired_session_cookies(options: AuthOptions) -> list[str]:
     ]
 
 
-def read_signed(cookies: dict[str, str], name: str, secret: str) -> str | None:
-    """The verified value of signed cookie ``name``, or None."""
+def read_signed(
+    cookies: dict[str, str], name: str, secret: str | Sequence[str]
+) -> str | None:
+    """The verified value of signed cookie ``name`` (signed with ``secret`` or
+    any of several), or None."""
     raw = cookies.get(name)
     if not raw:
         return None

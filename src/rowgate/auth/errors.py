@@ -48,16 +48,20 @@ class ErrorCode:
 ERROR_CODES: dict[str, ErrorCode] = {
     "ACCOUNT_NOT_FOUND": ErrorCode(400, "Account not found"),
     "BAD_REQUEST": ErrorCode(400, "Invalid JSON in request body"),
+    "CHANGE_EMAIL_DISABLED": ErrorCode(400, "Change email is disabled"),
     "CREDENTIAL_ACCOUNT_NOT_FOUND": ErrorCode(400, "Credential account not found"),
     "CROSS_SITE_NAVIGATION_LOGIN_BLOCKED": ErrorCode(
         403,
         "Cross-site navigation login blocked. This request appears to be a CSRF "
         "attack.",
     ),
+    "EMAIL_ALREADY_VERIFIED": ErrorCode(400, "Email is already verified"),
     "EMAIL_CAN_NOT_BE_UPDATED": ErrorCode(400, "Email can not be updated"),
+    "EMAIL_MISMATCH": ErrorCode(400, "Email mismatch"),
     "EMAIL_NOT_VERIFIED": ErrorCode(403, "Email not verified"),
     "FAILED_TO_CREATE_SESSION": ErrorCode(400, "Failed to create session"),
     "FAILED_TO_CREATE_USER": ErrorCode(422, "Failed to create user"),
+    "FAILED_TO_DELETE_USER": ErrorCode(400, "Failed to delete user"),
     "FAILED_TO_GET_SESSION": ErrorCode(401, "Failed to get session"),
     "FAILED_TO_UNLINK_LAST_ACCOUNT": ErrorCode(
         400, "You can't unlink your last account"
@@ -70,6 +74,7 @@ ERROR_CODES: dict[str, ErrorCode] = {
     "INVALID_PASSWORD": ErrorCode(400, "Invalid password"),
     "INVALID_REDIRECT_URL": ErrorCode(403, "Invalid redirectURL"),
     "INVALID_TOKEN": ErrorCode(400, "Invalid token"),
+    "INVALID_USER": ErrorCode(400, "Invalid user"),
     "METHOD_NOT_ALLOWED_DEFER_SESSION_REQUIRED": ErrorCode(
         405, "POST method requires deferSessionRefresh to be enabled in session config"
     ),
@@ -82,13 +87,18 @@ ERROR_CODES: dict[str, ErrorCode] = {
         400, "Session expired. Re-authenticate to perform this action."
     ),
     "SESSION_NOT_FRESH": ErrorCode(403, "Session is not fresh"),
+    "TOKEN_EXPIRED": ErrorCode(401, "Token expired"),
     "UNAUTHORIZED": ErrorCode(401, "Unauthorized"),
     "UNSUPPORTED_MEDIA_TYPE": ErrorCode(415, "Unsupported media type"),
     "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL": ErrorCode(
         422, "User already exists. Use another email."
     ),
+    "USER_ALREADY_EXISTS": ErrorCode(422, "User already exists."),
     "USER_NOT_FOUND": ErrorCode(400, "User not found"),
     "VALIDATION_ERROR": ErrorCode(400, "Validation Error"),
+    "VERIFICATION_EMAIL_NOT_ENABLED": ErrorCode(
+        400, "Verification email isn't enabled"
+    ),
 }
 
 

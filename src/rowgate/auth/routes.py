@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rowgate.auth import cookies, origin, passwords, sessions
+from rowgate.auth import cookies, mail, origin, passwords, sessions, verification
 from rowgate.auth.errors import APIError, EmailTakenError
 from rowgate.auth.options import AuthOptions
 from rowgate.auth.store import (
@@ -27,7 +27,7 @@ from rowgate.auth.store import (
     now_ms,
 )
 from rowgate.auth.tokens import generate_id
-from rowgate.auth.validation import Field, Kind, is_email, validate_body
+from rowgate.auth.validation import MISSING, Field, Kind, is_email, validate_body
 
 logger = logging.getLogger("rowgate.auth")
 
@@ -52,6 +52,8 @@ class AuthRequest:
 
 @dataclass
 class Reply:
+    """An endpoint's answer; a ``MISSING`` body goes out empty (redirects)."""
+
     body: Any
     status: int = 200
     headers: list[tuple[str, str]] = field(default_factory=list)
@@ -124,17 +126,71 @@ def session_cookies(
     return headers
 
 
+async def optional_session(
+    ctx: AuthContext, request: AuthRequest
+) -> SessionWithUser | None:
+    """The request's live session, or None."""
+    state = sessions.read_cookie_session(request.headers.get("cookie"), ctx.options)
+    if not state.token:
+        return None
+    return await sessions.find_valid_session(ctx.store, state.token)
+
+
 async def current_session(ctx: AuthContext, request: AuthRequest) -> SessionWithUser:
     """The request's live session, or 401 UNAUTHORIZED."""
-    state = sessions.read_cookie_session(request.headers.get("cookie"), ctx.options)
-    found = (
-        await sessions.find_valid_session(ctx.store, state.token)
-        if state.token
-        else None
-    )
+    found = await optional_session(ctx, request)
     if found is None:
         raise APIError("UNAUTHORIZED")
     return found
+
+
+async def fresh_session(ctx: AuthContext, request: AuthRequest) -> SessionWithUser:
+    """The request's live session if created within ``freshAge`` (0: any
+    age); 401 without a session, 403 SESSION_NOT_FRESH with a stale one."""
+    found = await current_session(ctx, request)
+    if ctx.options.fresh_age and not sessions.is_fresh(found.session, ctx.options):
+        raise APIError("SESSION_NOT_FRESH")
+    return found
+
+
+def resend_session_cookie(
+    ctx: AuthContext, request: AuthRequest, token: str
+) -> list[str]:
+    """The session cookie again (after a user change or a new session), kept a
+    browser-session cookie when the request says "don't remember me"."""
+    state = sessions.read_cookie_session(request.headers.get("cookie"), ctx.options)
+    return cookies.session_cookie(token, ctx.options, remember=not state.dont_remember)
+
+
+def redirect(location: str) -> Reply:
+    """Better Auth's redirect: 302, a ``location`` header, an empty body."""
+    return Reply(MISSING, status=302, headers=[("location", location)])
+
+
+async def send_verification_email(
+    ctx: AuthContext, user: User, callback_url: str | None, *, quiet: bool
+) -> None:
+    """Mail ``user`` a link that verifies their address; ``quiet`` logs a
+    failing hook instead of raising (where the answer must not tell whether
+    the address has an account)."""
+    sender = ctx.options.send_verification_email
+    if sender is None:
+        raise APIError("VERIFICATION_EMAIL_NOT_ENABLED")
+    claims = verification.EmailClaims(user.email, user_id=user.id)
+    token = verification.create_email_token(
+        ctx.options.secret, claims, ctx.options.verification_token_expires_in
+    )
+    message = mail.EmailMessage(
+        kind=mail.VERIFICATION_MAIL,
+        to=user.email,
+        user=user,
+        url=verification.verify_email_url(ctx.options, token, callback_url),
+        token=token,
+    )
+    if quiet:
+        await mail.send_quietly(sender, message)
+    else:
+        await sender(message)
 
 
 # -- endpoints ---------------------------------------------------------------
@@ -155,23 +211,23 @@ async def sign_up_email(ctx: AuthContext, request: AuthRequest) -> Reply:
     password: str = body["password"]
     check_password_length(password, ctx.options)
 
+    # Without an immediate session the answer for a taken email looks like a
+    # new account's, so sign-up does not reveal who has one.
+    no_session = ctx.options.require_email_verification or not ctx.options.auto_sign_in
     email = body["email"].lower()
     if await ctx.store.find_user_by_email(email) is not None:
-        raise APIError("USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL")
+        if not no_session:
+            raise APIError("USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL")
+        await passwords.hash_password(password)
+        decoy = _new_user(body, email)
+        return Reply({"token": None, "user": sessions.user_json(decoy)})
 
     password_hash = await passwords.hash_password(password)
-    now = now_ms()
-    user = User(
-        id=generate_id(),
-        name=body["name"],
-        email=email,
-        email_verified=False,
-        image=body.get("image"),
-        created_at=now,
-        updated_at=now,
-    )
+    user = _new_user(body, email)
     remember = body.get("rememberMe") is not False
-    session = start_session(ctx, request, user.id, remember=remember)
+    session = (
+        None if no_session else start_session(ctx, request, user.id, remember=remember)
+    )
     try:
         await ctx.store.create_user(
             user, credential_account(user, password_hash), session
@@ -180,9 +236,26 @@ async def sign_up_email(ctx: AuthContext, request: AuthRequest) -> Reply:
         logger.info("sign-up lost a race for an email; answered 422")
         raise APIError("FAILED_TO_CREATE_USER") from None
 
+    if ctx.options.sends_on_sign_up and ctx.options.send_verification_email:
+        await send_verification_email(ctx, user, body.get("callbackURL"), quiet=True)
+    if session is None:
+        return Reply({"token": None, "user": sessions.user_json(user)})
     return Reply(
         {"token": session.token, "user": sessions.user_json(user)},
         cookies=session_cookies(ctx, request, session.token, remember=remember),
+    )
+
+
+def _new_user(body: dict[str, Any], email: str) -> User:
+    now = now_ms()
+    return User(
+        id=generate_id(),
+        name=body["name"],
+        email=email,
+        email_verified=False,
+        image=body.get("image"),
+        created_at=now,
+        updated_at=now,
     )
 
 
@@ -222,6 +295,12 @@ async def sign_in_email(ctx: AuthContext, request: AuthRequest) -> Reply:
     check_password_not_too_long(password, ctx.options)
 
     user = await verified_user(ctx, body["email"].lower(), password)
+    if ctx.options.require_email_verification and not user.email_verified:
+        if ctx.options.send_on_sign_in and ctx.options.send_verification_email:
+            await send_verification_email(
+                ctx, user, body.get("callbackURL"), quiet=False
+            )
+        raise APIError("EMAIL_NOT_VERIFIED")
     remember = body.get("rememberMe") is not False
     session = start_session(ctx, request, user.id, remember=remember)
     await ctx.store.create_session(session)
@@ -318,9 +397,7 @@ async def _refreshed(ctx: AuthContext, found: SessionWithUser, reply: Reply) -> 
 
 async def list_sessions(ctx: AuthContext, request: AuthRequest) -> Reply:
     """The user's unexpired sessions, tokens included; needs a fresh session."""
-    found = await current_session(ctx, request)
-    if not sessions.is_fresh(found.session, ctx.options):
-        raise APIError("SESSION_NOT_FRESH")
+    found = await fresh_session(ctx, request)
     listed = await ctx.store.list_sessions(found.user.id)
     live = [s for s in listed if not sessions.is_expired(s)]
     return Reply([sessions.session_json(s) for s in live])
@@ -379,6 +456,23 @@ async def list_accounts(ctx: AuthContext, request: AuthRequest) -> Reply:
     )
 
 
+UNLINK_ACCOUNT_FIELDS = (Field("accountId", Kind.STRING),)
+
+
+async def unlink_account(ctx: AuthContext, request: AuthRequest) -> Reply:
+    """Remove one of the user's linked accounts (by its row id), never the
+    last one; needs a fresh session."""
+    body = validate_body(request.body, UNLINK_ACCOUNT_FIELDS)
+    found = await fresh_session(ctx, request)
+    accounts = await ctx.store.list_accounts(found.user.id)
+    if len(accounts) == 1:
+        raise APIError("FAILED_TO_UNLINK_LAST_ACCOUNT")
+    if not any(a.id == body["accountId"] for a in accounts):
+        raise APIError("ACCOUNT_NOT_FOUND")
+    await ctx.store.delete_account(body["accountId"], found.user.id)
+    return Reply({"status": True})
+
+
 async def ok(ctx: AuthContext, request: AuthRequest) -> Reply:
     return Reply({"ok": True})
 
@@ -387,18 +481,3 @@ async def ok(ctx: AuthContext, request: AuthRequest) -> Reply:
 class Endpoint:
     handler: Handler
     media_types: tuple[str, ...] = (JSON,)
-
-
-ROUTES: dict[tuple[str, str], Endpoint] = {
-    ("POST", "/sign-up/email"): Endpoint(sign_up_email, (FORM, JSON)),
-    ("POST", "/sign-in/email"): Endpoint(sign_in_email, (FORM, JSON)),
-    ("POST", "/sign-out"): Endpoint(sign_out),
-    ("GET", "/get-session"): Endpoint(get_session),
-    ("POST", "/get-session"): Endpoint(get_session),
-    ("GET", "/ok"): Endpoint(ok),
-    ("GET", "/list-sessions"): Endpoint(list_sessions),
-    ("POST", "/revoke-session"): Endpoint(revoke_session),
-    ("POST", "/revoke-sessions"): Endpoint(revoke_sessions),
-    ("POST", "/revoke-other-sessions"): Endpoint(revoke_other_sessions),
-    ("GET", "/list-accounts"): Endpoint(list_accounts),
-}

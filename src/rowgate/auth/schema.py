@@ -1,10 +1,13 @@
-"""Better Auth's four core tables, created the way Better Auth creates them.
+"""Better Auth's core tables (and its rate-limit table), created the way Better
+Auth creates them.
 
 Columns are camelCase (quoted), timestamps ``timestamptz``, ids ``text``;
 constraint and index names are the ones Postgres gives Better Auth's own
 migration (``user_email_key``, ``session_userId_fkey``, ``session_userId_idx``
 ...), so a Node app and rowgate can share the schema and either may create it.
-``migrate`` creates only what is missing and reports what it created.
+``migrate`` creates only what is missing and reports what it created. The
+``rateLimit`` table is Better Auth's, in the shape its own migration gives it
+with ``rateLimit.storage: "database"``; the Postgres rate-limit store uses it.
 """
 
 from __future__ import annotations
@@ -100,6 +103,16 @@ TABLES: tuple[Table, ...] = (
             Column("updatedAt", "timestamptz", default_now=True),
         ),
     ),
+    Table(
+        "rateLimit",
+        (
+            Column("id", "text"),
+            Column("key", "text"),
+            Column("count", "integer"),
+            Column("lastRequest", "bigint"),  # Unix milliseconds
+        ),
+        unique=(("rateLimit_key_key", "key"),),
+    ),
 )
 
 # (index name, table, column), as Better Auth's migration names them.
@@ -113,6 +126,8 @@ _TYPES = {
     "text": sql.SQL("text"),
     "boolean": sql.SQL("boolean"),
     "timestamptz": sql.SQL("timestamptz"),
+    "integer": sql.SQL("integer"),
+    "bigint": sql.SQL("bigint"),
 }
 
 

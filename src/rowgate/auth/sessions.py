@@ -129,8 +129,8 @@ def read_cookie_session(
         return CookieSession(token=None, dont_remember=False)
     names = cookies.cookie_names(options)
     jar = cookies.parse_cookie_header(cookie_header)
-    token = cookies.read_signed(jar, names.session_token, options.secret)
-    flag = cookies.read_signed(jar, names.dont_remember, options.secret)
+    token = cookies.read_signed(jar, names.session_token, options.secrets)
+    flag = cookies.read_signed(jar, names.dont_remember, options.secrets)
     return CookieSession(token=token, dont_remember=flag is not None)
 
 

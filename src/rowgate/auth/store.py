@@ -116,6 +116,8 @@ def _columns(cls: type[Any]) -> tuple[tuple[str, str], ...]:
 _USER = _columns(User)
 _SESSION = _columns(Session)
 _ACCOUNT = _columns(Account)
+_VERIFICATION = _columns(Verification)
+_USER_COLUMNS = {attr: col for col, attr in _USER}
 
 
 def _build(
@@ -163,6 +165,47 @@ class Store:
             row = await (await conn.execute(query, (email,))).fetchone()
         return None if row is None else _build(User, _USER, row)
 
+    async def find_user_by_id(self, user_id: str) -> User | None:
+        query = self._select("user", _USER) + sql.SQL(" WHERE {} = %s").format(
+            sql.Identifier("id")
+        )
+        async with self._pool.connection() as conn:
+            row = await (await conn.execute(query, (user_id,))).fetchone()
+        return None if row is None else _build(User, _USER, row)
+
+    async def update_user(self, user_id: str, changes: dict[str, Any]) -> User | None:
+        """Set ``changes`` (``User`` field names) and ``updatedAt`` on one user;
+        the updated row, or None when the user is gone.
+
+        Raises ``EmailTakenError`` when a new email is already another user's.
+        """
+        values = {**changes, "updated_at": now_ms()}
+        assignments = sql.SQL(", ").join(
+            sql.SQL("{} = %s").format(sql.Identifier(_USER_COLUMNS[name]))
+            for name in values
+        )
+        query = sql.SQL("UPDATE {} SET {} WHERE {} = %s RETURNING {}").format(
+            self._table("user"),
+            assignments,
+            sql.Identifier("id"),
+            sql.SQL(", ").join(sql.Identifier(col) for col, _ in _USER),
+        )
+        params = [*values.values(), user_id]
+        try:
+            async with self._pool.connection() as conn:
+                row = await (await conn.execute(query, params)).fetchone()
+        except psycopg.errors.UniqueViolation as exc:
+            raise EmailTakenError(str(changes.get("email", ""))) from exc
+        return None if row is None else _build(User, _USER, row)
+
+    async def delete_user(self, user_id: str) -> None:
+        """Delete a user; the foreign keys cascade to sessions and accounts."""
+        query = sql.SQL("DELETE FROM {} WHERE {} = %s").format(
+            self._table("user"), sql.Identifier("id")
+        )
+        async with self._pool.connection() as conn:
+            await conn.execute(query, (user_id,))
+
     async def create_user(
         self, user: User, account: Account, session: Session | None
     ) -> None:
@@ -189,8 +232,11 @@ class Store:
 
     # -- accounts ----------------------------------------------------------
 
-    async def find_credential_account(self, user_id: str) -> Account | None:
-        """The user's email-and-password account (``accountId`` = user id)."""
+    async def find_credential_account(
+        self, user_id: str, *, conn: psycopg.AsyncConnection[Any] | None = None
+    ) -> Account | None:
+        """The user's email-and-password account (``accountId`` = user id);
+        read on ``conn`` when given (inside its transaction)."""
         query = self._select("account", _ACCOUNT) + sql.SQL(
             " WHERE {} = %s AND {} = %s AND {} = %s"
         ).format(
@@ -199,8 +245,11 @@ class Store:
             sql.Identifier("accountId"),
         )
         params = (user_id, CREDENTIAL_PROVIDER, user_id)
-        async with self._pool.connection() as conn:
+        if conn is not None:
             row = await (await conn.execute(query, params)).fetchone()
+        else:
+            async with self._pool.connection() as own:
+                row = await (await own.execute(query, params)).fetchone()
         return None if row is None else _build(Account, _ACCOUNT, row)
 
     async def list_accounts(self, user_id: str) -> list[Account]:
@@ -210,6 +259,111 @@ class Store:
         async with self._pool.connection() as conn:
             rows = await (await conn.execute(query, (user_id,))).fetchall()
         return [_build(Account, _ACCOUNT, row) for row in rows]
+
+    async def delete_account(self, account_id: str, user_id: str) -> None:
+        query = sql.SQL("DELETE FROM {} WHERE {} = %s AND {} = %s").format(
+            self._table("account"), sql.Identifier("id"), sql.Identifier("userId")
+        )
+        async with self._pool.connection() as conn:
+            await conn.execute(query, (account_id, user_id))
+
+    async def change_password(
+        self, account_id: str, password_hash: str, *, new_session: Session | None
+    ) -> None:
+        """Store a new hash on the credential account; with ``new_session``, the
+        user's other sessions are replaced by it in the same transaction."""
+        async with self._pool.connection() as conn, conn.transaction():
+            if new_session is not None:
+                await self._delete_user_sessions(conn, new_session.user_id)
+            await self._set_password(conn, account_id, password_hash)
+            if new_session is not None:
+                await conn.execute(
+                    self._insert("session", _SESSION),
+                    _row_values(new_session, _SESSION),
+                )
+
+    async def reset_password(
+        self,
+        identifier: str,
+        user_id: str,
+        password_hash: str,
+        *,
+        new_account: Account,
+        revoke_sessions: bool,
+    ) -> bool:
+        """Spend the reset token ``identifier`` and set the user's password in one
+        transaction; False (and nothing changed) when the token is gone or
+        expired. ``new_account`` is inserted when the user has no credential
+        account yet."""
+        async with self._pool.connection() as conn, conn.transaction():
+            if not await self._consume_verification(conn, identifier, user_id):
+                return False
+            if revoke_sessions:
+                await self._delete_user_sessions(conn, user_id)
+            account = await self.find_credential_account(user_id, conn=conn)
+            if account is None:
+                await conn.execute(
+                    self._insert("account", _ACCOUNT),
+                    _row_values(new_account, _ACCOUNT),
+                )
+            else:
+                await self._set_password(conn, account.id, password_hash)
+        return True
+
+    async def _set_password(
+        self, conn: psycopg.AsyncConnection[Any], account_id: str, password_hash: str
+    ) -> None:
+        query = sql.SQL("UPDATE {} SET {} = %s, {} = %s WHERE {} = %s").format(
+            self._table("account"),
+            sql.Identifier("password"),
+            sql.Identifier("updatedAt"),
+            sql.Identifier("id"),
+        )
+        await conn.execute(query, (password_hash, now_ms(), account_id))
+
+    # -- verification values -----------------------------------------------
+
+    async def create_verification(self, verification: Verification) -> None:
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                self._insert("verification", _VERIFICATION),
+                _row_values(verification, _VERIFICATION),
+            )
+
+    async def find_verification(self, identifier: str) -> Verification | None:
+        """The newest live value stored under ``identifier``, or None."""
+        query = self._select("verification", _VERIFICATION) + sql.SQL(
+            " WHERE {} = %s AND {} > %s ORDER BY {} DESC LIMIT 1"
+        ).format(
+            sql.Identifier("identifier"),
+            sql.Identifier("expiresAt"),
+            sql.Identifier("createdAt"),
+        )
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(query, (identifier, now_ms()))
+            row = await cursor.fetchone()
+        return None if row is None else _build(Verification, _VERIFICATION, row)
+
+    async def consume_verification(self, identifier: str, value: str) -> bool:
+        """Delete the live value ``value`` under ``identifier``; whether one was
+        there (two racing callers cannot both spend it)."""
+        async with self._pool.connection() as conn:
+            return await self._consume_verification(conn, identifier, value)
+
+    async def _consume_verification(
+        self, conn: psycopg.AsyncConnection[Any], identifier: str, value: str
+    ) -> bool:
+        query = sql.SQL(
+            "DELETE FROM {} WHERE {} = %s AND {} = %s AND {} > %s RETURNING {}"
+        ).format(
+            self._table("verification"),
+            sql.Identifier("identifier"),
+            sql.Identifier("value"),
+            sql.Identifier("expiresAt"),
+            sql.Identifier("id"),
+        )
+        cursor = await conn.execute(query, (identifier, value, now_ms()))
+        return bool(await cursor.fetchall())
 
     # -- sessions ----------------------------------------------------------
 
@@ -286,6 +440,16 @@ class Store:
         self, user_id: str, *, except_token: str | None = None
     ) -> None:
         """Delete all of a user's sessions, or all but ``except_token``."""
+        async with self._pool.connection() as conn:
+            await self._delete_user_sessions(conn, user_id, except_token=except_token)
+
+    async def _delete_user_sessions(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        user_id: str,
+        *,
+        except_token: str | None = None,
+    ) -> None:
         query = sql.SQL("DELETE FROM {} WHERE {} = %s").format(
             self._table("session"), sql.Identifier("userId")
         )
@@ -293,5 +457,4 @@ class Store:
         if except_token is not None:
             query += sql.SQL(" AND {} <> %s").format(sql.Identifier("token"))
             params.append(except_token)
-        async with self._pool.connection() as conn:
-            await conn.execute(query, params)
+        await conn.execute(query, params)

@@ -85,25 +85,32 @@ def _issue(field: Field, value: Any) -> str | None:
 
 
 def validate_body(
-    body: Any, fields: tuple[Field, ...], *, open_record: bool = False
+    body: Any,
+    fields: tuple[Field, ...],
+    *,
+    open_record: bool = False,
+    location: str = "body",
 ) -> dict[str, Any]:
     """``body`` as a dict when every field passes; ``APIError`` otherwise.
 
     ``body`` is ``MISSING`` when the request had none. ``open_record`` marks schemas
     that also accept unknown keys (zod's ``.and(z.record(...))``), which report
-    a second root issue for a non-object body.
+    a second root issue for a non-object body. ``location`` names the part of
+    the request in the messages (``query`` for query strings).
     """
     if not isinstance(body, dict):
         received = js_type(body)
-        issues = [f"[body] Invalid input: expected object, received {received}"]
+        issues = [f"[{location}] Invalid input: expected object, received {received}"]
         if open_record:
-            issues.append(f"[body] Invalid input: expected record, received {received}")
+            issues.append(
+                f"[{location}] Invalid input: expected record, received {received}"
+            )
         raise _validation_error(issues)
     issues = []
     for field in fields:
         problem = _issue(field, body.get(field.name, MISSING))
         if problem is not None:
-            issues.append(f"[body.{field.name}] {problem}")
+            issues.append(f"[{location}.{field.name}] {problem}")
     if issues:
         raise _validation_error(issues)
     return body
