@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,10 @@ from rowgate.dataapi.config import DataApiConfig
 SECRET = "s" * 40
 ANON_KEY = "anon_" + "ab" * 32
 BASE = "http://testserver/api/database/records"
-CONFIG = DataApiConfig(jwt_secret=SECRET, anon_key=ANON_KEY)
+# Clients may choose the transaction's end here, so that tx=rollback is testable.
+CONFIG = DataApiConfig(
+    jwt_secret=SECRET, anon_key=ANON_KEY, tx_end="commit-allow-override"
+)
 
 
 def token(sub: str | None = None, *, secret: str = SECRET, **claims: Any) -> str:
@@ -90,3 +94,19 @@ def owner(dataapi_database: str) -> psycopg.Connection[Any]:
     """A connection as the database owner, to look behind RLS."""
     with psycopg.connect(dataapi_database, autocommit=True) as conn:
         yield conn  # type: ignore[misc]
+
+
+@asynccontextmanager
+async def client_with(
+    pool: AsyncConnectionPool[Any], config: DataApiConfig
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client for a second data API over the same pool, configured otherwise."""
+    data_api = DataApi(config, pool)
+    await data_api.startup()
+    app = Starlette(routes=[Mount("/api/database", app=data_api)])
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
+            yield http
+    finally:
+        await data_api.shutdown()

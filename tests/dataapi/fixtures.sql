@@ -143,3 +143,111 @@ BEGIN
     RAISE SQLSTATE 'PT402' USING MESSAGE = 'pay up', DETAIL = 'quota', HINT = 'upgrade';
 END
 $$;
+
+-- Shops stock items through a junction table: a many-to-many relationship.
+CREATE TABLE public.shops (
+    id integer PRIMARY KEY,
+    name text NOT NULL
+);
+
+CREATE TABLE public.item_shops (
+    item_id integer REFERENCES public.items (id),
+    shop_id integer REFERENCES public.shops (id),
+    PRIMARY KEY (item_id, shop_id)
+);
+
+INSERT INTO public.shops VALUES (1, 'market'), (2, 'corner'), (3, 'closed');
+INSERT INTO public.item_shops VALUES (1, 1), (2, 1), (3, 1), (1, 2), (5, 2);
+
+-- PUT targets: a composite primary key, and a table with none.
+CREATE TABLE public.pairs (
+    a integer,
+    b integer,
+    v text,
+    PRIMARY KEY (a, b)
+);
+
+CREATE TABLE public.keyless (v text);
+
+ALTER TABLE public.shops OWNER TO dataapi_owner;
+ALTER TABLE public.item_shops OWNER TO dataapi_owner;
+ALTER TABLE public.pairs OWNER TO dataapi_owner;
+ALTER TABLE public.keyless OWNER TO dataapi_owner;
+REVOKE ALL ON public.shops, public.item_shops, public.pairs, public.keyless
+    FROM anon, authenticated;
+GRANT SELECT ON public.shops, public.item_shops TO anon, authenticated;
+GRANT SELECT, INSERT, UPDATE, DELETE ON public.pairs, public.keyless TO authenticated;
+
+CREATE FUNCTION public.current_tz() RETURNS text
+    LANGUAGE sql STABLE AS $$ SELECT current_setting('TimeZone') $$;
+
+-- The pre-request function of the tests that configure one: refuses a request
+-- carrying "X-Block: yes" and marks every other response.
+CREATE FUNCTION public.check_request() RETURNS void
+    LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF current_setting('request.headers', true)::json ->> 'x-block' = 'yes' THEN
+        RAISE SQLSTATE 'PT403' USING MESSAGE = 'blocked by pre-request';
+    END IF;
+    PERFORM set_config('response.headers', '[{"X-Pre-Request": "ran"}]', true);
+END
+$$;
+
+-- A second schema, exposed only where the configuration lists it.
+CREATE SCHEMA extra;
+CREATE TABLE extra.widgets (
+    id integer PRIMARY KEY,
+    name text NOT NULL
+);
+INSERT INTO extra.widgets VALUES (1, 'sprocket');
+ALTER TABLE extra.widgets OWNER TO dataapi_owner;
+GRANT USAGE ON SCHEMA extra TO anon, authenticated;
+GRANT SELECT ON extra.widgets TO anon, authenticated;
+GRANT INSERT ON extra.widgets TO authenticated;
+
+-- Two foreign keys to the same table: embedding needs a hint.
+CREATE TABLE public.transfers (
+    id integer PRIMARY KEY,
+    from_shop integer NOT NULL REFERENCES public.shops (id),
+    to_shop integer NOT NULL REFERENCES public.shops (id)
+);
+INSERT INTO public.transfers VALUES (1, 1, 2);
+ALTER TABLE public.transfers OWNER TO dataapi_owner;
+REVOKE ALL ON public.transfers FROM anon, authenticated;
+GRANT SELECT ON public.transfers TO anon, authenticated;
+
+CREATE FUNCTION public.echo_json(doc jsonb) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE AS $$ SELECT doc $$;
+
+-- Response settings a function may leave behind, valid and not.
+CREATE FUNCTION public.respond_with(status text, headers text) RETURNS integer
+    LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM set_config('response.status', status, true);
+    PERFORM set_config('response.headers', headers, true);
+    RETURN 1;
+END
+$$;
+
+CREATE FUNCTION public.sum_all(VARIADIC vals integer[]) RETURNS integer
+    LANGUAGE sql IMMUTABLE AS $$ SELECT coalesce(sum(v), 0)::integer FROM unnest(vals) v $$;
+
+CREATE FUNCTION public.count_tags(tags text[]) RETURNS integer
+    LANGUAGE sql IMMUTABLE AS $$ SELECT cardinality(tags) $$;
+
+-- A deferred foreign key: violations surface only when the transaction ends.
+CREATE TABLE public.chain (
+    id integer PRIMARY KEY,
+    next_id integer REFERENCES public.chain (id) DEFERRABLE INITIALLY DEFERRED
+);
+ALTER TABLE public.chain OWNER TO dataapi_owner;
+REVOKE ALL ON public.chain FROM anon, authenticated;
+GRANT SELECT, INSERT ON public.chain TO authenticated;
+
+-- Functions taking a whole raw body through one unnamed parameter.
+CREATE FUNCTION public.shout(text) RETURNS text
+    LANGUAGE sql IMMUTABLE AS $$ SELECT upper($1) $$;
+CREATE FUNCTION public.byte_count(bytea) RETURNS integer
+    LANGUAGE sql IMMUTABLE AS $$ SELECT length($1) $$;
+CREATE FUNCTION public.xml_root(xml) RETURNS text
+    LANGUAGE sql IMMUTABLE AS $$ SELECT (xpath('name(/*)', $1))[1]::text $$;

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import time
 from typing import Any
@@ -34,6 +36,15 @@ def tampered() -> str:
     )
 
 
+def signed_raw(payload: bytes) -> str:
+    """A validly signed token whose claims segment is exactly ``payload``."""
+    header = b64({"alg": "HS256", "typ": "JWT"})
+    body = base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
+    mac = hmac.new(SECRET.encode(), f"{header}.{body}".encode(), hashlib.sha256)
+    signature = base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
+    return f"{header}.{body}.{signature}"
+
+
 NOW = int(time.time())
 REFUSED = {
     "wrong secret": {"Authorization": f"Bearer {token('u', secret='x' * 40)}"},
@@ -58,6 +69,11 @@ REFUSED = {
     "basic auth": {"Authorization": "Basic dXNlcjpwYXNz"},
     "not a jwt": {"Authorization": "Bearer not-a-token"},
     "wrong anon key": {"Authorization": "Bearer anon_" + "cd" * 32},
+    # Signed with the secret, but holding a lone surrogate no UTF-8 text can carry.
+    "lone surrogate claim": {
+        "Authorization": "Bearer "
+        + signed_raw(b'{"sub":"lone \\ud800","role":"authenticated"}')
+    },
     "other algorithm": {
         "Authorization": "Bearer "
         + jwt.encode({"role": "authenticated"}, SECRET * 2, algorithm="HS512")

@@ -55,6 +55,14 @@ FILTERS = [
     ("or=(tags.cs.{red,sweet},id.eq.3)", [1, 3]),
     ("or=(id.not.eq.1,id.eq.1)", [1, 2, 3, 4, 5]),
     ("name=eq.apple;drop table items", []),
+    ("and=(id.gt.1,or(id.eq.2,id.eq.3))", [2, 3]),
+    ("id=eq(any).{1,3}", [1, 3]),
+    ("name=ilike(all).{*a*,*n*}", [2]),
+    ("attrs->>color=in.(red,white)", [1, 5]),
+    ('attrs=cs.{"color":"red"}', [1]),
+    ("doc=not.fts.apple", [2, 3, 5]),
+    ("kind=not.in.(fruit)", [3, 5]),
+    ("or=(attrs->size->>cm.eq.8,active.is.false)", [1, 2, 5]),
 ]
 
 
@@ -143,6 +151,12 @@ ERRORS = [
     ("/items?order=id.asc.nullsmiddle", 400, "PGRST100"),
     ("/items?select=id&id=eq.1&active=lt.x", 400, "22P02"),
     ("/rpc/nope", 404, "PGRST202"),
+    ("/items?name=NOT.eq.apple", 400, "PGRST100"),
+    ("/items?id=in.(1,2", 400, "PGRST100"),
+    ("/items?id=eq(any).1&id=in(any).(1)", 400, "PGRST100"),
+    ("/items?doc=fts(english.x", 400, "PGRST100"),
+    ("/items?name=match.(", 400, "2201B"),
+    ("/items?select=id&order=id.desc.nullsfirst.asc", 400, "PGRST100"),
 ]
 
 
@@ -172,7 +186,10 @@ async def test_only_exposed_schemas(client: httpx.AsyncClient) -> None:
 
     assert response.status_code == 406
     assert response.json()["code"] == "PGRST106"
-    assert response.json()["hint"] == "Only the following schemas are exposed: public"
+    assert response.json()["message"] == (
+        "The schema must be one of the following: public"
+    )
+    assert response.json()["hint"] is None
 
 
 async def test_profile_header_for_exposed_schema(client: httpx.AsyncClient) -> None:
@@ -192,7 +209,7 @@ async def test_unknown_media_type(client: httpx.AsyncClient) -> None:
 
 
 async def test_unsupported_method(client: httpx.AsyncClient) -> None:
-    response = await client.request("PUT", "/items?id=eq.1", json={"id": 1})
+    response = await client.request("TRACE", "/items")
 
-    assert response.status_code == 400
-    assert response.json()["code"] == "PGRST127"
+    assert response.status_code == 405
+    assert response.json()["code"] == "PGRST117"

@@ -47,3 +47,52 @@ async def test_random_parameters(
     if response.status_code == 200 and isinstance(response.json(), list):
         for row in response.json():
             assert row.get("user_id", ALICE) == ALICE
+
+
+# Header values the HTTP client can send: printable ASCII.
+HEADER_TEXT = FRAGMENT.filter(lambda s: s.isascii() and s.isprintable())
+BODY_TYPES = st.sampled_from(
+    ["text/csv", "application/x-www-form-urlencoded", "application/json"]
+)
+PREFER = st.lists(
+    st.sampled_from(
+        [
+            "tx=rollback",
+            "timezone=",
+            "timezone=Asia/Tokyo",
+            "handling=strict",
+            "return=representation",
+            "resolution=merge-duplicates",
+            "missing=default",
+            "max-affected=",
+        ]
+    ).flatmap(lambda token: st.just(token) | HEADER_TEXT.map(lambda s: token + s)),
+    max_size=4,
+).map(", ".join)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    method=st.sampled_from(["POST", "PUT", "PATCH"]),
+    content_type=BODY_TYPES,
+    body=FRAGMENT,
+    prefer=PREFER,
+)
+async def test_random_bodies_and_preferences(
+    client: httpx.AsyncClient, method: str, content_type: str, body: str, prefer: str
+) -> None:
+    response = await client.request(
+        method,
+        "/notes?id=eq.1",
+        content=body.encode(),
+        headers={**bearer(ALICE), "Content-Type": content_type, "Prefer": prefer},
+    )
+
+    assert response.status_code < 500, (method, body, prefer, response.text)
+    if response.status_code < 300 and response.content:
+        for row in response.json():
+            assert row.get("user_id", ALICE) == ALICE

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
+from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from rowgate.dataapi.app import DataApi
-from tests.dataapi.conftest import BASE, CONFIG, bearer, new_user
+from tests.dataapi.conftest import BASE, CONFIG, bearer, client_with, new_user
 
 EXACT = {"Prefer": "count=exact"}
 OBJECT = {"Accept": "application/vnd.pgrst.object+json"}
@@ -213,3 +215,280 @@ async def test_schema_reload_on_notify(
 
     assert before.status_code == 404
     assert (after.status_code, after.json()) == (200, [])
+
+
+@pytest.mark.parametrize(
+    ("path", "allow"),
+    [
+        ("/items", "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE"),
+        ("/keyless", "OPTIONS,GET,HEAD,POST,PATCH,DELETE"),
+        ("/rpc/touch", "OPTIONS,POST"),
+        ("/rpc/add_them", "OPTIONS,GET,HEAD,POST"),
+        ("/", "OPTIONS,GET,HEAD"),
+    ],
+)
+async def test_options(client: httpx.AsyncClient, path: str, allow: str) -> None:
+    response = await client.options(path)
+
+    assert (response.status_code, response.headers["allow"]) == (200, allow)
+    assert response.content == b""
+
+
+async def test_options_on_unknown_table(client: httpx.AsyncClient) -> None:
+    response = await client.options("/nope")
+
+    assert (response.status_code, response.json()["code"]) == (404, "PGRST205")
+
+
+async def test_root_operations_and_notes(client: httpx.AsyncClient) -> None:
+    document = (await client.get("/", headers={"Accept": "application/json"})).json()
+    paths = document["paths"]
+    notes = document["definitions"]["notes"]
+
+    assert set(paths["/notes"]) == {"get", "post", "put", "patch", "delete"}
+    assert set(paths["/keyless"]) == {"get", "post", "patch", "delete"}
+    assert set(paths["/rpc/touch"]) == {"post"}
+    assert set(paths["/rpc/add_them"]) == {"get", "post"}
+    add_them = paths["/rpc/add_them"]["post"]["parameters"][0]["schema"]
+    assert add_them["required"] == ["a", "b"]
+    assert add_them["properties"]["a"] == {"type": "integer", "format": "integer"}
+    assert notes["properties"]["category_id"]["description"] == (
+        "Note:\nThis is a Foreign Key to `categories.id`."
+        "<fk table='categories' column='id'/>"
+    )
+    assert notes["properties"]["id"]["description"] == (
+        "Note:\nThis is a Primary Key.<pk/>"
+    )
+    assert notes["required"] == ["title"]
+    for operation in paths["/notes"].values():
+        for parameter in operation["parameters"]:
+            name = parameter["$ref"].removeprefix("#/parameters/")
+            assert name in document["parameters"]
+    assert document["parameters"]["rowFilter.notes.score"]["format"] == "integer"
+
+
+async def test_root_refuses_other_media(client: httpx.AsyncClient) -> None:
+    response = await client.get("/", headers={"Accept": "text/csv"})
+
+    assert (response.status_code, response.json()["code"]) == (406, "PGRST107")
+
+
+# (Prefer, JSON body, status, response body or error code)
+SINGLE_OBJECT = [
+    ("params=single-object", {"a": 1, "b": [2]}, 200, {"a": 1, "b": [2]}),
+    (None, {"doc": {"a": 1}}, 200, {"a": 1}),
+    (None, {"a": 1}, 404, "PGRST202"),
+]
+
+
+@pytest.mark.parametrize(("prefer", "body", "status", "expected"), SINGLE_OBJECT)
+async def test_single_object_parameter(
+    client: httpx.AsyncClient,
+    prefer: str | None,
+    body: Any,
+    status: int,
+    expected: Any,
+) -> None:
+    headers = {"Prefer": prefer} if prefer else {}
+
+    response = await client.post("/rpc/echo_json", json=body, headers=headers)
+
+    assert response.status_code == status
+    if status == 200:
+        assert response.json() == expected
+    else:
+        assert response.json()["code"] == expected
+
+
+async def test_single_object_needs_one_json_parameter(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post(
+        "/rpc/add_them",
+        json={"a": 1, "b": 2},
+        headers={"Prefer": "params=single-object"},
+    )
+
+    assert (response.status_code, response.json()["code"]) == (404, "PGRST202")
+
+
+# (response.status, response.headers, HTTP status, header checked, error code)
+RESPONSE_SETTINGS = [
+    ("201", '[{"X-One": "1"}, {"X-Two": "2"}]', 201, ("x-two", "2"), None),
+    ("", '[{"Content-Type": "text/plain"}]', 200, ("content-type", "text/plain"), None),
+    ("", "[]", 200, ("content-type", "application/json; charset=utf-8"), None),
+    ("abc", "[]", 500, None, "PGRST112"),
+    ("99", "[]", 500, None, "PGRST112"),
+    ("", '{"X-One": "1"}', 500, None, "PGRST111"),
+    ("", '[{"X-One": 1}]', 500, None, "PGRST111"),
+    ("", '[{"X-One": "1", "X-Two": "2"}]', 500, None, "PGRST111"),
+    ("", "not json", 500, None, "PGRST111"),
+]
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "code", "header", "error"), RESPONSE_SETTINGS
+)
+async def test_response_settings(
+    client: httpx.AsyncClient,
+    status: str,
+    headers: str,
+    code: int,
+    header: tuple[str, str] | None,
+    error: str | None,
+) -> None:
+    response = await client.post(
+        "/rpc/respond_with", json={"status": status, "headers": headers}
+    )
+
+    assert response.status_code == code
+    if header is not None:
+        assert response.headers[header[0]] == header[1]
+    if error is not None:
+        assert response.json()["code"] == error
+
+
+async def test_empty_csv_result(client: httpx.AsyncClient) -> None:
+    response = await client.get(
+        "/items?select=id&id=gt.100", headers={"Accept": "text/csv"}
+    )
+
+    assert (response.status_code, response.text) == (200, "\n")
+
+
+ORANGE = {"id": 3, "kind": "vegetable", "attrs": {"color": "orange"}}
+# (Accept, response body, Content-Type)
+STRIPPED = [
+    (
+        "application/vnd.pgrst.array+json;nulls=stripped",
+        [ORANGE, {"id": 4}],
+        "application/vnd.pgrst.array+json;nulls=stripped; charset=utf-8",
+    ),
+    (
+        "application/vnd.pgrst.array+json; nulls=stripped, */*;q=0.5",
+        [ORANGE, {"id": 4}],
+        "application/vnd.pgrst.array+json;nulls=stripped; charset=utf-8",
+    ),
+    (
+        "application/vnd.pgrst.array+json",
+        [ORANGE, {"id": 4, "kind": None, "attrs": None}],
+        "application/json; charset=utf-8",
+    ),
+]
+
+
+@pytest.mark.parametrize(("accept", "body", "content_type"), STRIPPED)
+async def test_nulls_stripped(
+    client: httpx.AsyncClient, accept: str, body: Any, content_type: str
+) -> None:
+    response = await client.get(
+        "/items?select=id,kind,attrs&id=in.(3,4)&order=id", headers={"Accept": accept}
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == content_type
+    assert response.json() == body
+
+
+async def test_nulls_stripped_singular(client: httpx.AsyncClient) -> None:
+    response = await client.get(
+        "/items?select=id,kind,price&id=eq.4",
+        headers={"Accept": "application/vnd.pgrst.object+json;nulls=stripped"},
+    )
+    many = await client.get(
+        "/items?select=id",
+        headers={"Accept": "application/vnd.pgrst.object+json;nulls=stripped"},
+    )
+
+    assert response.json() == {"id": 4}
+    assert (many.status_code, many.json()["code"]) == (406, "PGRST116")
+
+
+# (method, path, JSON body, status, result)
+ARRAY_ARGUMENTS: list[tuple[str, str, Any, int, Any]] = [
+    ("GET", "/rpc/sum_all?vals=1&vals=2&vals=3", None, 200, 6),
+    ("GET", "/rpc/sum_all?vals={4,5}", None, 200, 9),
+    ("POST", "/rpc/sum_all", {"vals": [1, 2, 3, 4]}, 200, 10),
+    ("GET", "/rpc/count_tags?tags=a&tags=b,c", None, 200, 2),
+    ("GET", "/rpc/count_tags?tags={a,b,c}", None, 200, 3),
+    ("POST", "/rpc/count_tags", {"tags": ["x"]}, 200, 1),
+    ("GET", "/rpc/sum_all?vals=1&vals=x", None, 400, "22P02"),
+    ("POST", "/rpc/sum_all", "vals=1&vals=2&vals=30", 200, 33),
+    ("POST", "/rpc/count_tags", "tags=a+b&tags=c", 200, 2),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "result"), ARRAY_ARGUMENTS
+)
+async def test_array_and_variadic_arguments(
+    client: httpx.AsyncClient,
+    method: str,
+    path: str,
+    body: Any,
+    status: int,
+    result: Any,
+) -> None:
+    if isinstance(body, str):
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        response = await client.request(method, path, content=body, headers=form)
+    else:
+        response = await client.request(method, path, json=body)
+
+    assert response.status_code == status, response.text
+    if status == 200:
+        assert response.json() == result
+    else:
+        assert response.json()["code"] == result
+
+
+def planner_rows(owner: psycopg.Connection[Any], where: str) -> int:
+    """What Postgres itself estimates for ``items`` rows matching ``where``."""
+    query = sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM items WHERE {}").format(
+        sql.SQL(where)
+    )
+    row = owner.execute(query).fetchone()
+    assert row is not None
+    return int(row[0][0]["Plan"]["Plan Rows"])
+
+
+# (query, Prefer count, max_rows, SQL of the same filter)
+ESTIMATES = [
+    ("name=like.*a*", "planned", None, "name LIKE '%a%'"),
+    ("id=gt.0", "planned", None, "id > 0"),
+    ("name=like.*a*", "estimated", 2, "name LIKE '%a%'"),
+    ("name=like.*a*", "estimated", None, None),
+    ("id=eq.1", "estimated", 2, None),
+]
+
+
+@pytest.mark.parametrize(("query", "count", "max_rows", "where"), ESTIMATES)
+async def test_planned_and_estimated_counts(
+    pool: AsyncConnectionPool[Any],
+    owner: psycopg.Connection[Any],
+    query: str,
+    count: str,
+    max_rows: int | None,
+    where: str | None,
+) -> None:
+    owner.execute("ANALYZE items")
+    config = replace(CONFIG, max_rows=max_rows)
+
+    async with client_with(pool, config) as http:
+        response = await http.get(
+            f"/items?select=id&{query}", headers={"Prefer": f"count={count}"}
+        )
+        counted = await http.get(
+            f"/items?select=id&{query}", headers={"Prefer": "count=exact"}
+        )
+
+    total = int(response.headers["content-range"].rpartition("/")[2])
+    page = len(response.json())
+    if where is None:
+        # Within max_rows (or without one) an estimated count is the exact one.
+        assert total == int(counted.headers["content-range"].rpartition("/")[2])
+    elif count == "planned":
+        assert total == planner_rows(owner, where)
+    else:
+        assert total == max(page, planner_rows(owner, where))
+    assert response.headers["preference-applied"] == f"count={count}"

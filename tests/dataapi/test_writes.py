@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import psycopg
+import pytest
 
 from tests.dataapi.conftest import bearer, new_user
 
@@ -198,7 +199,9 @@ async def test_patch_errors(client: httpx.AsyncClient) -> None:
         ("/notes?id=eq.1", b"{bad", 400, "PGRST102"),
         ("/notes?id=eq.1", b'{"nope": 1}', 400, "PGRST204"),
         ("/notes?nope=eq.1", b'{"title": "x"}', 400, "42703"),
-        ("/notes?id=eq.1&limit=1", b'{"title": "x"}', 400, "PGRST127"),
+        ("/notes?id=eq.1&limit=1", b'{"title": "x"}', 400, "PGRST109"),
+        ("/notes?offset=1", b'{"title": "x"}', 400, "PGRST109"),
+        ("/notes?limit=1&order=categories(name)", b'{"title": "x"}', 400, "PGRST118"),
     ]
     for path, body, status, code in cases:
         response = await client.patch(path, content=body, headers=headers)
@@ -300,3 +303,66 @@ async def test_missing_default(client: httpx.AsyncClient) -> None:
         {"key": first, "note": "default note"},
         {"key": second, "note": None},
     ]
+
+
+async def test_limited_update_and_delete(
+    client: httpx.AsyncClient, owner: psycopg.Connection[Any]
+) -> None:
+    user = new_user()
+    for title in ("a", "b", "c", "d"):
+        await create(client, user, title)
+    headers = {**bearer(user), **REPRESENTATION}
+
+    patched = await client.patch(
+        "/notes?order=title.desc&limit=2&select=title",
+        json={"body": "top two"},
+        headers=headers,
+    )
+    deleted = await client.delete(
+        "/notes?order=title&limit=1&offset=1&select=title", headers=headers
+    )
+    anonymous_delete = await client.delete("/items?order=id&limit=1")
+
+    assert sorted(row["title"] for row in patched.json()) == ["c", "d"]
+    assert deleted.json() == [{"title": "b"}]
+    assert anonymous_delete.status_code == 401
+    rows = owner.execute(
+        "SELECT title, body FROM notes WHERE user_id = %s ORDER BY title", [user]
+    ).fetchall()
+    assert rows == [("a", ""), ("c", "top two"), ("d", "top two")]
+
+
+# (Prefer, columns=, body, the row afterwards)
+PATCH_MISSING = [
+    ("missing=default", "value,note", {"value": 5}, (5, "default note")),
+    ("missing=null", "value,note", {"value": 6}, (6, None)),
+    (None, "value,note", {"value": 7}, (7, None)),
+    ("missing=default", None, {"value": 8}, (8, "kept")),
+]
+
+
+@pytest.mark.parametrize(("prefer", "columns", "body", "row"), PATCH_MISSING)
+async def test_patch_missing_columns(
+    client: httpx.AsyncClient,
+    owner: psycopg.Connection[Any],
+    prefer: str | None,
+    columns: str | None,
+    body: dict[str, Any],
+    row: tuple[Any, ...],
+) -> None:
+    key = new_user()
+    headers = bearer(new_user())
+    await client.post(
+        "/upserts", json={"key": key, "value": 1, "note": "kept"}, headers=headers
+    )
+    if prefer:
+        headers["Prefer"] = prefer
+    query = f"&columns={columns}" if columns else ""
+
+    response = await client.patch(
+        f"/upserts?key=eq.{key}{query}", json=body, headers=headers
+    )
+
+    assert response.status_code == 204
+    found = owner.execute("SELECT value, note FROM upserts WHERE key = %s", [key])
+    assert found.fetchone() == row

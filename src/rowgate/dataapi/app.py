@@ -22,11 +22,21 @@ from psycopg_pool import AsyncConnectionPool
 
 from rowgate.dataapi import schema_cache, tx
 from rowgate.dataapi.config import DataApiConfig
-from rowgate.dataapi.errors import ApiError, AuthError, UnavailableError
+from rowgate.dataapi.errors import (
+    ApiError,
+    AuthError,
+    SchemaCacheError,
+    UnavailableError,
+)
 from rowgate.dataapi.jwt import Identity, authenticate
 from rowgate.dataapi.openapi import openapi_document
 from rowgate.dataapi.plan import make_plan
-from rowgate.dataapi.query import main_statement, settings_statement
+from rowgate.dataapi.query import (
+    estimate_statement,
+    main_statement,
+    pre_request_statement,
+    settings_statement,
+)
 from rowgate.dataapi.request import ApiRequest, parse_request
 from rowgate.dataapi.response import (
     JSON_TYPE,
@@ -43,7 +53,6 @@ Message = dict[str, Any]
 RELOAD_DEBOUNCE_SECONDS = 0.1
 LISTEN_RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
 CHANNEL = "pgrst"
-ALLOW_TABLE = "OPTIONS,GET,HEAD,POST,PATCH,DELETE"
 
 
 class DataApi:
@@ -177,7 +186,7 @@ class DataApi:
             self.config.schemas,
         )
         if req.method == "OPTIONS":
-            return Response(200, [("Allow", ALLOW_TABLE)])
+            return Response(200, [("Allow", allowed_methods(req, cache))])
         if req.target.kind == "root":
             return openapi_document(req, cache)
         return await self._execute(req, identity, cache)
@@ -199,16 +208,44 @@ class DataApi:
     async def _execute(
         self, req: ApiRequest, identity: Identity, cache: schema_cache.SchemaCache
     ) -> Response:
-        plan = make_plan(req, cache, self.config.max_rows)
+        config = self.config
+        plan = make_plan(req, cache, config.max_rows, tx_end=config.tx_end)
+        before = []
+        if config.pre_request is not None:
+            before.append(pre_request_statement(config.pre_request_name))
         result = await tx.run(
             self.pool,
-            settings_statement(identity, req, req.method),
+            settings_statement(identity, req, req.method, plan.timezone),
             main_statement(plan),
             read_only=plan.read_only,
-            anonymous=identity.role == self.config.anon_role,
+            anonymous=identity.role == config.anon_role,
             check=check_result(plan),
+            before=before,
+            rollback=plan.rollback,
+            estimate=estimate_statement(plan),
         )
         return render(req, plan, result)
+
+
+def allowed_methods(req: ApiRequest, cache: schema_cache.SchemaCache) -> str:
+    """The ``Allow`` header PostgREST answers ``OPTIONS`` with for this target."""
+    if req.target.kind == "root":
+        return "OPTIONS,GET,HEAD"
+    if req.target.kind == "rpc":
+        overloads = cache.functions.get((req.schema, req.target.name), ())
+        # A volatile function is only called by POST (GET runs read-only).
+        if overloads and all(fn.volatile for fn in overloads):
+            return "OPTIONS,POST"
+        return "OPTIONS,GET,HEAD,POST"
+    table = cache.table(req.schema, req.target.name)
+    if table is None:
+        raise SchemaCacheError(
+            "PGRST205",
+            f"Could not find the table '{req.schema}.{req.target.name}' in the "
+            "schema cache",
+        )
+    put = ",PUT" if table.primary_key else ""
+    return f"OPTIONS,GET,HEAD,POST{put},PATCH,DELETE"
 
 
 def _relative_path(scope: Scope) -> str:

@@ -19,6 +19,10 @@ FORBIDDEN_ROLES = frozenset({"project_admin"})
 # PostgREST refuses these at start-up: they are not application schemas.
 FORBIDDEN_SCHEMAS = frozenset({"pg_catalog", "information_schema"})
 MIN_SECRET_LENGTH = 32
+# PostgREST's ``db-tx-end``: whether ``Prefer: tx=`` may override the default end.
+TX_ENDS = frozenset(
+    {"commit", "commit-allow-override", "rollback", "rollback-allow-override"}
+)
 _ANON_KEY = re.compile(r"anon_[0-9a-f]{64}")
 
 
@@ -34,6 +38,13 @@ class DataApiConfig:
     schemas: tuple[str, ...] = ("public",)
     clock_skew: int = 30
     max_rows: int | None = None
+    # A function called with no arguments after the request settings and before
+    # the main statement (PostgREST's ``db-pre-request``): ``fn`` or ``schema.fn``.
+    pre_request: str | None = None
+    # PostgREST's default: ``Prefer: tx=`` is ignored, so an app that relies on a
+    # rollback behaves the same here as behind the PostgREST it may move to.
+    # ``commit-allow-override`` lets clients (postgrest-js ``rollback()``) choose.
+    tx_end: str = "commit"
     # Extra anon keys decided at run time (the backend's rotating key ring): a
     # bearer token it accepts is anonymous, like ``anon_key``.
     anon_key_check: Callable[[str], bool] | None = field(default=None, compare=False)
@@ -54,8 +65,31 @@ class DataApiConfig:
         if forbidden:
             raise DataApiConfigError(f"roles {forbidden} may not come from a token")
         self._validate_schemas()
+        if self.tx_end not in TX_ENDS:
+            raise DataApiConfigError(f"tx_end must be one of {sorted(TX_ENDS)}")
+        if self.pre_request is not None and not all(self.pre_request_name):
+            raise DataApiConfigError(
+                "pre_request must be 'function' or 'schema.function'"
+            )
         if self.clock_skew < 0 or (self.max_rows is not None and self.max_rows < 0):
             raise DataApiConfigError("clock_skew and max_rows must not be negative")
+
+    @property
+    def pre_request_name(self) -> tuple[str, ...]:
+        """The pre-request function's name, schema first when one is given."""
+        if self.pre_request is None:
+            return ()
+        schema, dot, name = self.pre_request.rpartition(".")
+        return (schema, name) if dot else (name,)
+
+    @property
+    def tx_override(self) -> bool:
+        return self.tx_end.endswith("-allow-override")
+
+    @property
+    def tx_rollback(self) -> bool:
+        """Whether a request that does not ask otherwise is rolled back."""
+        return self.tx_end.startswith("rollback")
 
     def _validate_schemas(self) -> None:
         if not self.schemas:

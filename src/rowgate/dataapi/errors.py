@@ -34,6 +34,7 @@ PGRST_STATUS: dict[str, int] = {
     "PGRST106": 406,
     "PGRST107": 406,
     "PGRST108": 400,
+    "PGRST109": 400,
     "PGRST111": 500,
     "PGRST112": 500,
     "PGRST114": 400,
@@ -49,6 +50,7 @@ PGRST_STATUS: dict[str, int] = {
     "PGRST125": 404,
     "PGRST126": 404,
     "PGRST127": 400,
+    "PGRST128": 400,
     "PGRST200": 400,
     "PGRST201": 300,
     "PGRST202": 404,
@@ -195,8 +197,10 @@ def sqlstate_status(sqlstate: str, message: str, *, anonymous: bool) -> int:
     if sqlstate == "22023":
         missing_role = message.startswith('role "') and message.endswith("not exist")
         return 401 if missing_role else 400
-    if sqlstate.startswith("PT") and sqlstate[2:].isdigit():
-        return int(sqlstate[2:])
+    if sqlstate.startswith("PT"):
+        # PTnnn raises pick their status; anything else after PT is a server error.
+        code = sqlstate[2:]
+        return int(code) if code.isdigit() and 100 <= int(code) <= 599 else 500
     if sqlstate in _SQLSTATE_STATUS:
         return _SQLSTATE_STATUS[sqlstate]
     return _CLASS_STATUS.get(sqlstate[:2], 400)

@@ -165,7 +165,10 @@ def _b64(segment: str) -> bytes:
 def _json_segment(segment: str, what: str = "header") -> dict[str, Any]:
     try:
         value = json.loads(_b64(segment), parse_constant=_refuse_constant)
-    except (UnicodeDecodeError, ValueError):
+        # A lone surrogate escape (\ud800) parses, but no UTF-8 text, and so no
+        # Postgres setting, can hold it.
+        json.dumps(value, ensure_ascii=False).encode()
+    except (UnicodeError, ValueError):
         value = None
     if not isinstance(value, dict):
         message = (

@@ -1,26 +1,34 @@
 """Plan a parsed request against the schema cache: what to read, write or call.
 
 Pure. Resolves the target table or function (only in exposed schemas), embedded
-relationships through foreign keys, the page to return (``limit``/``offset``
-intersected with ``Range``, capped by ``max_rows``), validates write payloads and
-their columns, and settles which preferences apply. Column names in ``select``,
-filters and ``order`` are not checked here: Postgres reports them (42703) exactly
-as it does behind PostgREST.
+relationships through foreign keys and junction tables, the page to return
+(``limit``/``offset`` intersected with ``Range``, capped by ``max_rows``), reads
+write bodies by their media type (JSON, CSV, forms), checks PUT's primary-key
+rules and limited updates, and settles which preferences apply (and are echoed
+in ``Preference-Applied``). Column names in ``select``, filters and ``order`` are
+not checked here: Postgres reports them (42703) exactly as it does behind
+PostgREST.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
+from urllib.parse import parse_qsl
 
 from rowgate.dataapi.errors import RequestError, SchemaCacheError
 from rowgate.dataapi.request import (
+    MEDIA_ARRAY_STRIPPED,
     MEDIA_CSV,
     MEDIA_OBJECT,
+    MEDIA_OBJECT_STRIPPED,
     ApiRequest,
     Condition,
     EmbedPath,
+    Filter,
     OrderTerm,
     SelectEmbed,
     SelectField,
@@ -29,22 +37,34 @@ from rowgate.dataapi.request import (
 )
 from rowgate.dataapi.schema_cache import ForeignKey, Function, SchemaCache, Table
 
-Cardinality = Literal["many-to-one", "one-to-many", "one-to-one"]
+Cardinality = Literal["many-to-one", "one-to-many", "one-to-one", "many-to-many"]
 
 
 @dataclass(frozen=True)
 class Relationship:
+    """A way to embed one relation in another: a foreign key, or two through a
+    junction table (``junction`` holds its keys to the origin and to the target).
+    """
+
     foreign_key: ForeignKey
     cardinality: Cardinality
     # True when the origin holds the foreign key columns (to-one through it).
     through_origin: bool
+    junction: tuple[ForeignKey, ForeignKey] | None = None
 
     @property
     def to_one(self) -> bool:
-        return self.cardinality != "one-to-many"
+        return self.cardinality in ("many-to-one", "one-to-one")
+
+    @property
+    def target(self) -> tuple[str, str]:
+        fk = self.foreign_key
+        if self.through_origin or self.junction is not None:
+            return fk.ref_schema, fk.ref_table
+        return fk.schema, fk.table
 
     def pairs(self) -> list[tuple[str, str]]:
-        """(origin column, target column) pairs of the join."""
+        """(origin column, target column) pairs of a direct join."""
         fk = self.foreign_key
         if self.through_origin:
             return list(zip(fk.columns, fk.ref_columns, strict=True))
@@ -77,6 +97,15 @@ class ReadNode:
 class Read:
     node: ReadNode
     count: bool
+    # ``count=planned`` takes the planner's estimate instead of counting;
+    # ``count=estimated`` does too, but only past ``max_rows`` exact rows.
+    estimate: Literal["planned", "estimated"] | None = None
+    max_rows: int | None = None
+
+    @property
+    def exact(self) -> bool:
+        """Whether the statement itself counts the matching rows."""
+        return self.count and self.estimate != "planned"
 
 
 @dataclass(frozen=True)
@@ -89,6 +118,21 @@ class Insert:
     missing: tuple[frozenset[str], ...] | None
     on_conflict: tuple[str, ...] | None
     resolution: str | None
+    # PUT: only body rows matching the URL's primary key filters are written.
+    put_conditions: tuple[Condition, ...] = ()
+
+    @property
+    def put(self) -> bool:
+        return bool(self.put_conditions)
+
+
+@dataclass(frozen=True)
+class Window:
+    """PostgREST 12's limited update/delete: only the first rows in this order."""
+
+    order: tuple[OrderTerm, ...]
+    limit: int | None
+    offset: int
 
 
 @dataclass(frozen=True)
@@ -97,18 +141,23 @@ class Update:
     columns: tuple[str, ...]
     body: str
     conditions: tuple[Condition, ...]
+    window: Window | None = None
+    # With Prefer missing=default: listed columns the body lacks get DEFAULT.
+    defaults: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
 class Delete:
     table: Table
     conditions: tuple[Condition, ...]
+    window: Window | None = None
 
 
 @dataclass(frozen=True)
 class Call:
     function: Function
-    args: str
+    # JSON text of the arguments, or a raw body for one unnamed parameter.
+    args: str | bytes
     arg_names: tuple[str, ...]
     whole_body: bool
     node: ReadNode
@@ -127,52 +176,112 @@ class Plan:
     applied: tuple[str, ...] = ()
     max_affected: int | None = None
     location_keys: tuple[str, ...] = ()
+    # ``Prefer: tx=rollback`` (or a rollback default) undoes the request's work.
+    rollback: bool = False
+    # ``Prefer: timezone=`` for this transaction, once known to Postgres.
+    timezone: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def singular(self) -> bool:
-        return self.media == MEDIA_OBJECT
+        return self.media in (MEDIA_OBJECT, MEDIA_OBJECT_STRIPPED)
+
+    @property
+    def strip_nulls(self) -> bool:
+        return self.media in (MEDIA_ARRAY_STRIPPED, MEDIA_OBJECT_STRIPPED)
 
     @property
     def csv(self) -> bool:
         return self.media == MEDIA_CSV
 
 
-def make_plan(req: ApiRequest, cache: SchemaCache, max_rows: int | None) -> Plan:
+def make_plan(
+    req: ApiRequest,
+    cache: SchemaCache,
+    max_rows: int | None,
+    *,
+    tx_end: str = "commit",
+) -> Plan:
     """The plan for ``req``; raises ``ApiError`` subclasses for what cannot run."""
-    _check_strict(req)
+    timezone = req.prefs.timezone
+    if timezone is not None and timezone not in cache.timezones:
+        timezone = None
+    tx = req.prefs.tx if tx_end.endswith("-allow-override") else None
+    _check_strict(req, timezone, tx)
+
+    plan = _action_plan(req, cache, max_rows)
+    extra = []
+    if tx is not None:
+        extra.append(f"tx={tx}")
+    if timezone is not None:
+        extra.append(f"timezone={timezone}")
+    applied = sorted((*plan.applied, *extra), key=_applied_rank)
+    rollback = tx == "rollback" if tx is not None else tx_end.startswith("rollback")
+    return replace(plan, applied=tuple(applied), rollback=rollback, timezone=timezone)
+
+
+# The order PostgREST lists applied preferences in.
+_APPLIED_ORDER = (
+    "resolution",
+    "missing",
+    "return",
+    "count",
+    "tx",
+    "handling",
+    "timezone",
+    "max-affected",
+)
+
+
+def _applied_rank(token: str) -> int:
+    return _APPLIED_ORDER.index(token.partition("=")[0])
+
+
+def _action_plan(req: ApiRequest, cache: SchemaCache, max_rows: int | None) -> Plan:
     if req.target.kind == "rpc":
         return _call_plan(req, cache, max_rows)
     table = _table(req, cache)
     if req.method in ("GET", "HEAD"):
         node = _read_node(req, cache, table, max_rows)
         count = req.prefs.count is not None
-        applied = (f"count={req.prefs.count}",) if count else ()
+        estimate: Literal["planned", "estimated"] | None = None
+        if req.prefs.count == "planned":
+            estimate = "planned"
+        elif req.prefs.count == "estimated" and max_rows is not None:
+            # Without a row limit there is no threshold to estimate beyond.
+            estimate = "estimated"
         return Plan(
-            Read(node, count),
+            Read(node, count, estimate, max_rows),
             req.media,
             True,
             count=count,
             head=req.method == "HEAD",
-            applied=applied,
+            applied=_applied(req),
         )
     if req.method == "POST":
         return _insert_plan(req, cache, table)
+    if req.method == "PUT":
+        return _put_plan(req, cache, table)
     if req.method == "PATCH":
         return _update_plan(req, cache, table)
     if req.method == "DELETE":
         return _delete_plan(req, cache, table)
-    raise RequestError(
-        "PGRST127", "Feature not implemented", details=f"{req.method} on tables"
-    )
+    raise RequestError("PGRST117", f"Unsupported HTTP method: {req.method}")
 
 
-def _check_strict(req: ApiRequest) -> None:
-    if req.prefs.handling == "strict" and req.prefs.invalid:
+def _check_strict(req: ApiRequest, timezone: str | None, tx: str | None) -> None:
+    if req.prefs.handling != "strict":
+        return
+    invalid = list(req.prefs.invalid)
+    if req.prefs.timezone is not None and timezone is None:
+        invalid.append(f"timezone={req.prefs.timezone}")
+    if req.prefs.tx is not None and tx is None:
+        invalid.append(f"tx={req.prefs.tx}")
+    if invalid:
         raise RequestError(
             "PGRST122",
             "Invalid preferences given with handling=strict",
-            details=f"Invalid preferences: {', '.join(req.prefs.invalid)}",
+            details=f"Invalid preferences: {', '.join(invalid)}",
         )
 
 
@@ -246,8 +355,20 @@ class _NodeBuilder:
         params = self.req.params
         conditions = tuple(c for p, c in params.conditions if p == path)
         order = params.order.get(path, ())
+        embeds = {item.name: item for item in selected if isinstance(item, Embed)}
         for term in order:
-            if term.relation is not None:
+            if term.relation is None:
+                continue
+            embed = embeds.get(term.relation)
+            if embed is None:
+                raise RequestError(
+                    "PGRST108",
+                    f"'{term.relation}' is not an embedded resource in this request",
+                    hint=f"Verify that '{term.relation}' is included in the 'select' "
+                    "query parameter.",
+                )
+            # Only a to-one embed has one value per row to order by.
+            if not embed.relationship.to_one:
                 raise RequestError(
                     "PGRST118", f"A related order on '{term.relation}' is not possible"
                 )
@@ -259,14 +380,7 @@ class _NodeBuilder:
 
     def _embed(self, origin: Table, item: SelectEmbed, path: EmbedPath) -> Embed:
         relationship = find_relationship(self.cache, origin, item.relation, item.hint)
-        target = self.cache.table(
-            relationship.foreign_key.ref_schema
-            if relationship.through_origin
-            else relationship.foreign_key.schema,
-            relationship.foreign_key.ref_table
-            if relationship.through_origin
-            else relationship.foreign_key.table,
-        )
+        target = self.cache.table(*relationship.target)
         assert target is not None  # foreign keys are loaded only between cached tables
         if item.spread and not relationship.to_one:
             raise RequestError(
@@ -330,19 +444,50 @@ def _relationships(cache: SchemaCache, origin: Table) -> list[Relationship]:
             rels.append(
                 Relationship(fk, "one-to-one" if unique else "one-to-many", False)
             )
+    return rels + _many_to_many(cache, key)
+
+
+def _many_to_many(cache: SchemaCache, origin: tuple[str, str]) -> list[Relationship]:
+    """Junction tables whose primary key holds a key to ``origin`` and another."""
+    by_table: dict[tuple[str, str], list[ForeignKey]] = {}
+    for fk in cache.foreign_keys:
+        by_table.setdefault((fk.schema, fk.table), []).append(fk)
+    rels = []
+    for junction_key, fks in by_table.items():
+        junction = cache.table(*junction_key)
+        if junction is None or not junction.primary_key:
+            continue
+        for to_origin in fks:
+            if (to_origin.ref_schema, to_origin.ref_table) != origin:
+                continue
+            for to_target in fks:
+                columns = {*to_origin.columns, *to_target.columns}
+                if to_target is to_origin or not columns <= set(junction.primary_key):
+                    continue
+                if cache.table(to_target.ref_schema, to_target.ref_table) is None:
+                    continue
+                rels.append(
+                    Relationship(
+                        to_target, "many-to-many", False, (to_origin, to_target)
+                    )
+                )
     return rels
 
 
 def _names_target(rel: Relationship, name: str) -> bool:
     fk = rel.foreign_key
-    target = fk.ref_table if rel.through_origin else fk.table
-    if name == target or name == fk.name:
+    if name == rel.target[1]:
         return True
-    return rel.through_origin and fk.columns == (name,)
+    if rel.junction is not None:
+        return False
+    return name == fk.name or (rel.through_origin and fk.columns == (name,))
 
 
 def _matches_hint(rel: Relationship, hint: str) -> bool:
     fk = rel.foreign_key
+    if rel.junction is not None:
+        to_origin, to_target = rel.junction
+        return hint in (to_origin.table, to_origin.name, to_target.name)
     return hint == fk.name or (hint,) in (fk.columns, fk.ref_columns)
 
 
@@ -351,17 +496,25 @@ def _ambiguous(origin: Table, name: str, found: list[Relationship]) -> SchemaCac
     options = []
     for rel in found:
         fk = rel.foreign_key
-        target = fk.ref_table if rel.through_origin else fk.table
+        target = rel.target[1]
+        if rel.junction is not None:
+            to_origin, to_target = rel.junction
+            described = f"{to_origin.table} using {to_origin.name} and {to_target.name}"
+            choice = to_origin.table
+        else:
+            described = (
+                f"{fk.name} using {fk.table}({', '.join(fk.columns)}) and "
+                f"{fk.ref_table}({', '.join(fk.ref_columns)})"
+            )
+            choice = fk.name
         details.append(
             {
                 "cardinality": rel.cardinality,
                 "embedding": f"{origin.name} with {target}",
-                "relationship": f"{fk.name} using "
-                f"{fk.table}({', '.join(fk.columns)}) and "
-                f"{fk.ref_table}({', '.join(fk.ref_columns)})",
+                "relationship": described,
             }
         )
-        options.append(f"'{name}!{fk.name}'")
+        options.append(f"'{name}!{choice}'")
     return SchemaCacheError(
         "PGRST201",
         f"Could not embed because more than one relationship was found for "
@@ -375,18 +528,64 @@ def _ambiguous(origin: Table, name: str, found: list[Relationship]) -> SchemaCac
 # -- writes ---------------------------------------------------------------------
 
 
-def parse_json_body(req: ApiRequest) -> Any:
-    if req.content_type not in (
-        "application/json",
-        "application/vnd.pgrst.object+json",
-    ):
+_JSON_BODY_TYPES = frozenset({"application/json", "application/vnd.pgrst.object+json"})
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+@dataclass(frozen=True)
+class Payload:
+    """A request body read by its ``Content-Type``, and the same as JSON text."""
+
+    value: Any
+    text: str
+
+
+def parse_body(req: ApiRequest, *, csv_allowed: bool = True) -> Payload:
+    """The body as JSON (as is), CSV (rows of strings) or a form (one object).
+
+    Any other media type is refused with PGRST102, as PostgREST answers it.
+    """
+    if req.content_type in _JSON_BODY_TYPES:
+        try:
+            text = req.body.decode()
+            return Payload(json.loads(text), text)
+        except (UnicodeDecodeError, ValueError):
+            raise RequestError("PGRST102", "Empty or invalid json") from None
+    rows: list[dict[str, str | None]] | dict[str, str]
+    if req.content_type == MEDIA_CSV and csv_allowed:
+        rows = _csv_rows(_text_body(req))
+    elif req.content_type == FORM_TYPE:
+        rows = dict(parse_qsl(_text_body(req), keep_blank_values=True))
+    else:
         raise RequestError(
             "PGRST102", f"Content-Type not acceptable: {req.content_type}"
         )
+    return Payload(rows, json.dumps(rows, ensure_ascii=False))
+
+
+def _text_body(req: ApiRequest) -> str:
     try:
-        return json.loads(req.body)
-    except (UnicodeDecodeError, ValueError):
-        raise RequestError("PGRST102", "Empty or invalid json") from None
+        return req.body.decode()
+    except UnicodeDecodeError:
+        raise RequestError("PGRST102", "The request body is not UTF-8") from None
+
+
+def _csv_rows(text: str) -> list[dict[str, str | None]]:
+    """A header line of column names, then rows; the bare word NULL is a null."""
+    lines = list(csv.reader(io.StringIO(text, newline="")))
+    lines = [line for line in lines if line]
+    if not lines:
+        return []
+    header, *records = lines
+    if any(len(record) != len(header) for record in records):
+        raise RequestError("PGRST102", "All lines must have same number of fields")
+    return [
+        {
+            name: None if cell == "NULL" else cell
+            for name, cell in zip(header, record, strict=True)
+        }
+        for record in records
+    ]
 
 
 def _columns_of(req: ApiRequest, table: Table, keys: list[str]) -> tuple[str, ...]:
@@ -415,9 +614,10 @@ def _returning(
 
 
 def _insert_plan(req: ApiRequest, cache: SchemaCache, table: Table) -> Plan:
-    payload = parse_json_body(req)
-    rows = payload if isinstance(payload, list) else [payload]
-    if not isinstance(payload, list | dict):
+    payload = parse_body(req)
+    value = payload.value
+    rows = value if isinstance(value, list) else [value]
+    if not isinstance(value, list | dict):
         rows = []
     if not all(isinstance(row, dict) for row in rows):
         raise RequestError("PGRST102", "All object keys must match")
@@ -426,8 +626,7 @@ def _insert_plan(req: ApiRequest, cache: SchemaCache, table: Table) -> Plan:
         raise RequestError("PGRST102", "All object keys must match")
     columns = _columns_of(req, table, keys)
 
-    body = req.body.decode()
-    body = body if isinstance(payload, list) else ("[" + body + "]" if rows else "[]")
+    body = payload.text if isinstance(value, list) else json.dumps(rows)
     missing = None
     if req.prefs.missing == "default":
         missing = tuple(frozenset(c for c in columns if c not in row) for row in rows)
@@ -450,36 +649,109 @@ def _insert_plan(req: ApiRequest, cache: SchemaCache, table: Table) -> Plan:
     )
 
 
-def _update_plan(req: ApiRequest, cache: SchemaCache, table: Table) -> Plan:
-    _no_limits(req)
-    payload = parse_json_body(req)
-    if not isinstance(payload, dict):
+def _put_plan(req: ApiRequest, cache: SchemaCache, table: Table) -> Plan:
+    """A single-row upsert addressed by every primary key column with ``eq``."""
+    if req.params.limit or req.params.offset:
+        raise RequestError(
+            "PGRST114", "limit/offset querystring parameters are not allowed for PUT"
+        )
+    conditions = tuple(c for _p, c in req.params.conditions)
+    if not _addresses_primary_key(req, table):
+        raise RequestError(
+            "PGRST105",
+            "Filters must include all and only primary key columns with 'eq' operators",
+        )
+    value = parse_body(req).value
+    row = value[0] if isinstance(value, list) and value else value
+    if not isinstance(row, dict):
         raise RequestError("PGRST102", "Payload must be a JSON object")
-    columns = _columns_of(req, table, list(payload))
+    columns = _columns_of(req, table, list(row))
+
     returning, return_ = _returning(req, cache, table)
     return Plan(
-        Update(table, columns, req.body.decode(), _top_conditions(req)),
-        req.media,
-        False,
-        returning=returning,
-        return_=return_,
-        count=req.prefs.count is not None,
-        applied=_applied(req, return_=return_, missing=True),
-        max_affected=_max_affected(req),
-    )
-
-
-def _delete_plan(req: ApiRequest, cache: SchemaCache, table: Table) -> Plan:
-    _no_limits(req)
-    returning, return_ = _returning(req, cache, table)
-    return Plan(
-        Delete(table, _top_conditions(req)),
+        Insert(
+            table,
+            columns,
+            json.dumps([row]),
+            1,
+            None,
+            table.primary_key,
+            "merge-duplicates",
+            conditions,
+        ),
         req.media,
         False,
         returning=returning,
         return_=return_,
         count=req.prefs.count is not None,
         applied=_applied(req, return_=return_),
+    )
+
+
+def _addresses_primary_key(req: ApiRequest, table: Table) -> bool:
+    if not table.primary_key:
+        return False
+    names = []
+    for path, condition in req.params.conditions:
+        plain = (
+            isinstance(condition, Filter)
+            and not path
+            and not condition.negated
+            and not condition.field.json_path
+            and condition.operation.op == "eq"
+            and condition.operation.quantifier is None
+        )
+        if not plain:
+            return False
+        assert isinstance(condition, Filter)
+        names.append(condition.field.name)
+    return sorted(names) == sorted(table.primary_key)
+
+
+def _update_plan(req: ApiRequest, cache: SchemaCache, table: Table) -> Plan:
+    window = _window(req)
+    payload = parse_body(req)
+    value = payload.value
+    if isinstance(value, list) and len(value) == 1:
+        # A one-row CSV body, or a one-element array, is that row.
+        value = value[0]
+    if not isinstance(value, dict):
+        raise RequestError("PGRST102", "Payload must be a JSON object")
+    columns = _columns_of(req, table, list(value))
+    defaults: frozenset[str] = frozenset()
+    if req.prefs.missing == "default":
+        defaults = frozenset(c for c in columns if c not in value)
+    returning, return_ = _returning(req, cache, table)
+    return Plan(
+        Update(
+            table,
+            columns,
+            json.dumps(value),
+            _top_conditions(req),
+            window,
+            defaults,
+        ),
+        req.media,
+        False,
+        returning=returning,
+        return_=return_,
+        count=req.prefs.count is not None,
+        applied=_applied(req, return_=return_, missing=True, affected=True),
+        max_affected=_max_affected(req),
+    )
+
+
+def _delete_plan(req: ApiRequest, cache: SchemaCache, table: Table) -> Plan:
+    window = _window(req)
+    returning, return_ = _returning(req, cache, table)
+    return Plan(
+        Delete(table, _top_conditions(req), window),
+        req.media,
+        False,
+        returning=returning,
+        return_=return_,
+        count=req.prefs.count is not None,
+        applied=_applied(req, return_=return_, affected=True),
         max_affected=_max_affected(req),
     )
 
@@ -494,15 +766,26 @@ def _top_conditions(req: ApiRequest) -> tuple[Condition, ...]:
     return tuple(c for _p, c in req.params.conditions)
 
 
-def _no_limits(req: ApiRequest) -> None:
-    # PostgREST 13 dropped limited updates and deletes; ignoring a limit would change
-    # more rows than the client asked for, so it is refused instead.
-    if req.params.limit or req.params.offset:
+def _window(req: ApiRequest) -> Window | None:
+    """``limit``/``offset`` on PATCH or DELETE, which PostgREST 12 requires to
+    come with an ``order`` so that which rows change is well defined."""
+    params = req.params
+    limit, offset = params.limit.get(()), params.offset.get((), 0)
+    if limit is None and () not in params.offset:
+        return None
+    order = params.order.get((), ())
+    if not order:
         raise RequestError(
-            "PGRST127",
-            "Feature not implemented",
-            details="limit and offset are not supported on PATCH and DELETE",
+            "PGRST109",
+            "A 'limit' was applied without an explicit 'order'",
+            hint="Apply an 'order' using unique column(s)",
         )
+    for term in order:
+        if term.relation is not None:
+            raise RequestError(
+                "PGRST118", f"A related order on '{term.relation}' is not possible"
+            )
+    return Window(order, limit, offset)
 
 
 def _max_affected(req: ApiRequest) -> int | None:
@@ -517,6 +800,7 @@ def _applied(
     return_: str | None = None,
     resolution: str | None = None,
     missing: bool = False,
+    affected: bool = False,
 ) -> tuple[str, ...]:
     prefs = req.prefs
     applied = []
@@ -530,7 +814,7 @@ def _applied(
         applied.append(f"count={prefs.count}")
     if prefs.handling:
         applied.append(f"handling={prefs.handling}")
-    if prefs.handling == "strict" and prefs.max_affected is not None:
+    if affected and prefs.handling == "strict" and prefs.max_affected is not None:
         applied.append(f"max-affected={prefs.max_affected}")
     return tuple(applied)
 
@@ -543,21 +827,7 @@ _JSON_TYPES = frozenset({"json", "jsonb"})
 def _call_plan(req: ApiRequest, cache: SchemaCache, max_rows: int | None) -> Plan:
     if req.method not in ("GET", "HEAD", "POST"):
         raise RequestError("PGRST101", f"Cannot use the {req.method} method on RPC")
-    if req.method == "POST":
-        payload = parse_json_body(req) if req.body.strip() else {}
-    else:
-        payload = dict(req.params.rpc_args)
-    keys = set(payload) if isinstance(payload, dict) else set()
-    if req.params.columns is not None:
-        keys &= set(req.params.columns)
-    function, whole = _find_function(req, cache, keys)
-
-    if whole:
-        args = req.body.decode() or "{}"
-        names: tuple[str, ...] = ()
-    else:
-        args = json.dumps({k: v for k, v in payload.items() if k in keys})
-        names = tuple(p.name for p in function.params if p.name in keys)
+    function, args, names, whole = _arguments(req, cache)
     table = _function_table(function, cache)
     builder = _NodeBuilder(req, cache, max_rows)
     node = builder.build(table, req.params.select, (), function.name)
@@ -567,14 +837,84 @@ def _call_plan(req: ApiRequest, cache: SchemaCache, max_rows: int | None) -> Pla
         node.table, node.alias, node.select, node.conditions, node.order, limit, offset
     )
     read_only = req.method != "POST" or not function.volatile
+    max_affected = _max_affected(req)
+    if max_affected is not None and not function.returns_set:
+        raise RequestError(
+            "PGRST128",
+            "Function must return SETOF or TABLE when max-affected preference is "
+            "used with handling=strict",
+        )
     return Plan(
         Call(function, args, names, whole, node),
         req.media,
         read_only,
         count=req.prefs.count is not None,
         head=req.method == "HEAD",
-        applied=(f"count={req.prefs.count}",) if req.prefs.count else (),
+        applied=_applied(req, affected=True),
+        max_affected=max_affected,
     )
+
+
+# Bodies passed whole, as they are, to a function's single unnamed parameter.
+_RAW_BODY_TYPES = {
+    "text/plain": "text",
+    "text/xml": "xml",
+    "application/octet-stream": "bytea",
+}
+
+Arguments = tuple[Function, str | bytes, tuple[str, ...], bool]
+
+
+def _arguments(req: ApiRequest, cache: SchemaCache) -> Arguments:
+    """The function to call, its arguments (JSON, or a raw body), and how."""
+    if req.method == "POST" and req.content_type in _RAW_BODY_TYPES:
+        raw_type = _RAW_BODY_TYPES[req.content_type]
+        function = _raw_body_function(req, cache, raw_type)
+        raw = req.body if raw_type == "bytea" else _text_body(req)
+        return function, raw, (), True
+    if req.method == "POST" and req.content_type == FORM_TYPE:
+        # As in a query string, a name repeated in a form is an array argument.
+        form = parse_qsl(_text_body(req), keep_blank_values=True)
+        payload = _query_arguments(tuple(form))
+    elif req.method == "POST":
+        payload = parse_body(req, csv_allowed=False).value if req.body.strip() else {}
+    else:
+        payload = _query_arguments(req.params.rpc_args)
+
+    keys = set(payload) if isinstance(payload, dict) else set()
+    if req.params.columns is not None:
+        keys &= set(req.params.columns)
+    if req.method == "POST" and req.prefs.params == "single-object":
+        return _single_object_function(req, cache), json.dumps(payload), (), True
+    function, whole = _find_function(req, cache, keys)
+    if whole:
+        return function, json.dumps(payload), (), True
+    args = json.dumps({k: v for k, v in payload.items() if k in keys})
+    names = tuple(p.name for p in function.params if p.name in keys)
+    return function, args, names, False
+
+
+def _raw_body_function(req: ApiRequest, cache: SchemaCache, raw_type: str) -> Function:
+    """The overload whose one unnamed parameter takes this body type as is."""
+    overloads = cache.functions.get((req.schema, req.target.name), ())
+    for fn in overloads:
+        params = fn.params
+        if len(params) == 1 and not params[0].name and params[0].data_type == raw_type:
+            return fn
+    where = f"{req.schema}.{req.target.name}"
+    raise SchemaCacheError(
+        "PGRST202",
+        f"Could not find the function {where} with a single unnamed {raw_type} "
+        "parameter in the schema cache",
+    )
+
+
+def _query_arguments(pairs: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """GET arguments; a name given more than once is an array (or variadic)."""
+    values: dict[str, list[str]] = {}
+    for name, value in pairs:
+        values.setdefault(name, []).append(value)
+    return {name: v[0] if len(v) == 1 else v for name, v in values.items()}
 
 
 def _function_table(function: Function, cache: SchemaCache) -> Table:
@@ -635,6 +975,24 @@ def _find_function(
         "or with a single unnamed json/jsonb parameter, but no matches were found in "
         "the schema cache.",
     )
+
+
+def _single_object_function(req: ApiRequest, cache: SchemaCache) -> Function:
+    """``Prefer: params=single-object``: the overload taking one json argument."""
+    overloads = cache.functions.get((req.schema, req.target.name), ())
+    single = [
+        fn
+        for fn in overloads
+        if len(fn.params) == 1 and fn.params[0].data_type in _JSON_TYPES
+    ]
+    if len(single) != 1:
+        where = f"{req.schema}.{req.target.name}"
+        raise SchemaCacheError(
+            "PGRST202",
+            f"Could not find the function {where} with a single json or jsonb "
+            "parameter in the schema cache",
+        )
+    return single[0]
 
 
 def _signature(fn: Function) -> str:

@@ -17,7 +17,7 @@ Every main statement returns one row: ``total`` (or NULL), ``page_total``,
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +50,7 @@ from rowgate.dataapi.schema_cache import Table
 
 SOURCE = sql.Identifier("pgrst_source")
 ROW = sql.Identifier("pgrst_row")
+BODY = sql.Identifier("pgrst_body")
 _IS = {
     "null": "IS NULL",
     "not_null": "IS NOT NULL",
@@ -81,7 +82,9 @@ class _Binder:
 # -- the per-request settings ---------------------------------------------------
 
 
-def settings_statement(identity: Identity, req: ApiRequest, method: str) -> Statement:
+def settings_statement(
+    identity: Identity, req: ApiRequest, method: str, timezone: str | None = None
+) -> Statement:
     """One statement setting role, claims and request GUCs for this transaction."""
     headers = {k: v for k, v in req.headers.items() if k != "cookie"}
     search_path = [sql.Identifier(req.schema).as_string()]
@@ -96,6 +99,8 @@ def settings_statement(identity: Identity, req: ApiRequest, method: str) -> Stat
         "request.headers": json.dumps(headers, ensure_ascii=False),
         "request.cookies": json.dumps(dict(req.cookies), ensure_ascii=False),
     }
+    if timezone is not None:
+        values["timezone"] = timezone
     binder = _Binder()
     calls = [
         sql.SQL("pg_catalog.set_config({}, {}, true)").format(
@@ -104,6 +109,11 @@ def settings_statement(identity: Identity, req: ApiRequest, method: str) -> Stat
         for name, value in values.items()
     ]
     return Statement(sql.SQL("SELECT ") + sql.SQL(", ").join(calls), binder.params)
+
+
+def pre_request_statement(name: Sequence[str]) -> Statement:
+    """A call of the configured pre-request function, after the settings."""
+    return Statement(sql.SQL("SELECT {}()").format(sql.Identifier(*name)), {})
 
 
 # -- main statements ------------------------------------------------------------
@@ -126,11 +136,25 @@ def _read(plan: Plan, action: Read, binder: _Binder) -> sql.Composable:
     qual = sql.Identifier(node.table.schema, node.table.name)
     source = _node_select(node, qual, qual, binder)
     total: sql.Composable = sql.SQL("NULL::bigint")
-    if action.count:
+    if action.exact:
         total = sql.SQL("(SELECT pg_catalog.count(*) FROM {} WHERE {})").format(
             qual, _where(node, qual, binder)
         )
     return _wrap(plan, source, total)
+
+
+def estimate_statement(plan: Plan) -> Statement | None:
+    """``EXPLAIN`` of the rows a planned or estimated count stands for."""
+    action = plan.action
+    if not isinstance(action, Read) or action.estimate is None:
+        return None
+    binder = _Binder()
+    node = action.node
+    qual = sql.Identifier(node.table.schema, node.table.name)
+    query = sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {} WHERE {}").format(
+        qual, _where(node, qual, binder)
+    )
+    return Statement(query, binder.params)
 
 
 def _wrap(
@@ -172,9 +196,18 @@ def _body(plan: Plan) -> sql.Composable:
             "substring(_postgrest_t::text, 2, "
             "length(_postgrest_t::text) - 2), E'\\n'), '')"
         )
+    rows = _rows_json(plan)
     if plan.singular:
-        return sql.SQL("coalesce((pg_catalog.json_agg(_postgrest_t) -> 0)::text, '')")
-    return sql.SQL("coalesce(pg_catalog.json_agg(_postgrest_t), '[]')::text")
+        return sql.SQL("coalesce(({} -> 0)::text, '')").format(rows)
+    return sql.SQL("coalesce({}, '[]')::text").format(rows)
+
+
+def _rows_json(plan: Plan) -> sql.Composable:
+    """The page as one JSON array, without null-valued keys when asked."""
+    rows = sql.SQL("pg_catalog.json_agg(_postgrest_t)")
+    if plan.strip_nulls:
+        return sql.SQL("pg_catalog.json_strip_nulls({})").format(rows)
+    return rows
 
 
 # -- reading a node -------------------------------------------------------------
@@ -193,6 +226,9 @@ def _node_select(
     items: list[sql.Composable] = []
     laterals: list[sql.Composable] = []
     for item in node.select:
+        if isinstance(item, Embed) and not item.node.select:
+            # ``rel()`` embeds nothing: it is there for filters and ``!inner``.
+            continue
         if isinstance(item, Embed):
             alias = sql.Identifier(f"pgrst_{item.node.alias}")
             laterals.append(_lateral(item, qual, alias, binder))
@@ -258,9 +294,7 @@ def _lateral(
 ) -> sql.Composable:
     node = embed.node
     child = sql.Identifier(node.alias)
-    source = sql.SQL("{} AS {}").format(
-        sql.Identifier(node.table.schema, node.table.name), child
-    )
+    source = _embed_source(embed, child)
     inner = _node_select(node, source, child, binder, join=_join(embed, parent, child))
     shaped: sql.Composable = inner
     if not embed.spread:
@@ -273,9 +307,45 @@ def _lateral(
     return sql.SQL(" LEFT JOIN LATERAL ({}) AS {} ON TRUE").format(shaped, alias)
 
 
+def _embed_source(embed: Embed, child: sql.Identifier) -> sql.Composable:
+    """The embedded relation, joined to its junction table for many-to-many."""
+    table = embed.node.table
+    source = sql.SQL("{} AS {}").format(sql.Identifier(table.schema, table.name), child)
+    if embed.relationship.junction is None:
+        return source
+    to_target = embed.relationship.junction[1]
+    junction = _junction_alias(embed)
+    on = sql.SQL(" AND ").join(
+        sql.SQL("{}.{} = {}.{}").format(
+            junction, sql.Identifier(own), child, sql.Identifier(ref)
+        )
+        for own, ref in zip(to_target.columns, to_target.ref_columns, strict=True)
+    )
+    return sql.SQL("{} JOIN {} AS {} ON {}").format(
+        source,
+        sql.Identifier(to_target.schema, to_target.table),
+        junction,
+        on,
+    )
+
+
+def _junction_alias(embed: Embed) -> sql.Identifier:
+    return sql.Identifier(f"{embed.node.alias}_junction")
+
+
 def _join(
     embed: Embed, parent: sql.Composable, child: sql.Composable
 ) -> sql.Composable:
+    junction = embed.relationship.junction
+    if junction is not None:
+        alias = _junction_alias(embed)
+        to_origin = junction[0]
+        return sql.SQL(" AND ").join(
+            sql.SQL("{}.{} = {}.{}").format(
+                alias, sql.Identifier(own), parent, sql.Identifier(ref)
+            )
+            for own, ref in zip(to_origin.columns, to_origin.ref_columns, strict=True)
+        )
     return sql.SQL(" AND ").join(
         sql.SQL("{}.{} = {}.{}").format(
             child, sql.Identifier(target), parent, sql.Identifier(origin)
@@ -286,7 +356,8 @@ def _join(
 
 def _where(node: ReadNode, qual: sql.Composable, binder: _Binder) -> sql.Composable:
     """The node's conditions and, for each ``!inner`` embed, that it has rows."""
-    parts = [_condition(c, qual, node.table, binder) for c in node.conditions]
+    embeds = {item.name: item for item in node.select if isinstance(item, Embed)}
+    parts = [_condition(c, qual, node.table, binder, embeds) for c in node.conditions]
     for item in node.select:
         if isinstance(item, Embed) and item.inner:
             parts.append(_exists(item, qual, binder))
@@ -298,9 +369,8 @@ def _where(node: ReadNode, qual: sql.Composable, binder: _Binder) -> sql.Composa
 def _exists(embed: Embed, parent: sql.Composable, binder: _Binder) -> sql.Composable:
     node = embed.node
     child = sql.Identifier(node.alias)
-    return sql.SQL("EXISTS (SELECT 1 FROM {} AS {} WHERE {} AND {})").format(
-        sql.Identifier(node.table.schema, node.table.name),
-        child,
+    return sql.SQL("EXISTS (SELECT 1 FROM {} WHERE {} AND {})").format(
+        _embed_source(embed, child),
         _join(embed, parent, child),
         _where(node, child, binder),
     )
@@ -311,7 +381,7 @@ def _order_page(
 ) -> sql.Composable:
     parts: list[sql.Composable] = []
     if node.order:
-        terms = [_order_term(term, qual, node.table) for term in node.order]
+        terms = [_order_term(term, node, qual, binder) for term in node.order]
         parts.append(sql.SQL(" ORDER BY ") + sql.SQL(", ").join(terms))
     if node.limit is not None:
         parts.append(sql.SQL(" LIMIT {}").format(binder.bind(node.limit)))
@@ -320,8 +390,13 @@ def _order_page(
     return sql.Composed(parts)
 
 
-def _order_term(term: OrderTerm, qual: sql.Composable, table: Table) -> sql.Composable:
-    text = _column(term.field, qual, table)
+def _order_term(
+    term: OrderTerm, node: ReadNode, qual: sql.Composable, binder: _Binder
+) -> sql.Composable:
+    if term.relation is None:
+        text = _column(term.field, qual, node.table)
+    else:
+        text = _related_value(term, node, qual, binder)
     if term.direction:
         text = sql.SQL("{} {}").format(text, sql.SQL(term.direction.upper()))
     if term.nulls:
@@ -329,19 +404,58 @@ def _order_term(term: OrderTerm, qual: sql.Composable, table: Table) -> sql.Comp
     return text
 
 
+def _related_value(
+    term: OrderTerm, node: ReadNode, qual: sql.Composable, binder: _Binder
+) -> sql.Composable:
+    """``rel(col)``: the column of the row a to-one embed joins, or NULL."""
+    embed = next(
+        item
+        for item in node.select
+        if isinstance(item, Embed) and item.name == term.relation
+    )
+    child = sql.Identifier(embed.node.alias)
+    return sql.SQL("(SELECT {} FROM {} WHERE {} AND {})").format(
+        _column(term.field, child, embed.node.table),
+        _embed_source(embed, child),
+        _join(embed, qual, child),
+        _where(embed.node, child, binder),
+    )
+
+
 # -- conditions -----------------------------------------------------------------
 
 
 def _condition(
-    cond: Condition, qual: sql.Composable, table: Table, binder: _Binder
+    cond: Condition,
+    qual: sql.Composable,
+    table: Table,
+    binder: _Binder,
+    embeds: Mapping[str, Embed] | None = None,
 ) -> sql.Composable:
     if isinstance(cond, LogicTree):
         joiner = sql.SQL(" AND ") if cond.operator == "and" else sql.SQL(" OR ")
-        inner = joiner.join(_condition(c, qual, table, binder) for c in cond.children)
+        inner = joiner.join(
+            _condition(c, qual, table, binder, embeds) for c in cond.children
+        )
         tree = sql.SQL("({})").format(inner)
         return sql.SQL("NOT {}").format(tree) if cond.negated else tree
-    text = _filter(cond, qual, table, binder)
+    embed = _null_embed_filter(cond, embeds or {})
+    if embed is not None:
+        # ``rel=not.is.null`` keeps rows whose embed has rows, ``rel=is.null``
+        # those whose embed has none, as PostgREST reads such a filter.
+        text = _exists(embed, qual, binder)
+        if cond.operation.value == "null":
+            text = sql.SQL("NOT {}").format(text)
+    else:
+        text = _filter(cond, qual, table, binder)
     return sql.SQL("NOT ({})").format(text) if cond.negated else text
+
+
+def _null_embed_filter(cond: Filter, embeds: Mapping[str, Embed]) -> Embed | None:
+    op = cond.operation
+    if cond.field.json_path or op.op != "is" or op.value not in ("null", "not_null"):
+        return None
+    return embeds.get(cond.field.name)
 
 
 def _filter(
@@ -403,7 +517,7 @@ def _mutation(
         statement = _update(action, target, binder)
     else:
         statement = sql.SQL("DELETE FROM {} WHERE {}").format(
-            target, _conditions(action.conditions, target, table, binder)
+            target, _write_where(action, target, binder)
         )
     statement += _returning(plan, action, target)
 
@@ -501,8 +615,15 @@ def _insert(action: Insert, target: sql.Composable, binder: _Binder) -> sql.Comp
     else:
         statement = sql.SQL(
             "INSERT INTO {target} ({cols}) SELECT {cols} FROM "
-            "pg_catalog.json_populate_recordset(NULL::{target}, {body}::json) AS _"
+            "pg_catalog.json_populate_recordset(NULL::{target}, {body}::json) "
+            "AS pgrst_body"
         ).format(target=target, cols=sql.SQL(", ").join(columns), body=body)
+    if action.put:
+        # PUT writes the body only where it carries the key the URL names; the
+        # caller sees zero rows otherwise and refuses the request (PGRST115).
+        statement += sql.SQL(" WHERE {}").format(
+            _conditions(action.put_conditions, BODY, action.table, binder)
+        )
     return statement + _on_conflict(action)
 
 
@@ -566,16 +687,47 @@ def _on_conflict(action: Insert) -> sql.Composable:
     return sql.SQL(" ON CONFLICT ({}) DO UPDATE SET {}").format(keys, updates)
 
 
+def _write_where(
+    action: Update | Delete, target: sql.Composable, binder: _Binder
+) -> sql.Composable:
+    """The rows a PATCH or DELETE changes: its filters, or the first of them."""
+    table = action.table
+    if action.window is None:
+        return _conditions(action.conditions, target, table, binder)
+    window = action.window
+    alias = sql.Identifier("pgrst_limited")
+    node = ReadNode(
+        table,
+        "pgrst_limited",
+        (),
+        action.conditions,
+        window.order,
+        window.limit,
+        window.offset,
+    )
+    chosen = sql.SQL(
+        "SELECT {alias}.ctid FROM {table} AS {alias} WHERE {where}"
+    ).format(
+        alias=alias,
+        table=sql.Identifier(table.schema, table.name),
+        where=_conditions(action.conditions, alias, table, binder),
+    )
+    chosen += _order_page(node, alias, binder)
+    return sql.SQL("{}.ctid = ANY(ARRAY({}))").format(target, chosen)
+
+
 def _update(action: Update, target: sql.Composable, binder: _Binder) -> sql.Composable:
-    where = _conditions(action.conditions, target, action.table, binder)
     if not action.columns:
         # An empty object changes nothing: an update that matches no row.
         first = _plain_column(action.table)
         return sql.SQL("UPDATE {t} SET {c} = {t}.{c} WHERE false").format(
             t=target, c=first
         )
+    where = _write_where(action, target, binder)
     sets = sql.SQL(", ").join(
-        sql.SQL("{0} = pgrst_body.{0}").format(sql.Identifier(c))
+        sql.SQL("{} = DEFAULT").format(sql.Identifier(c))
+        if c in action.defaults
+        else sql.SQL("{0} = pgrst_body.{0}").format(sql.Identifier(c))
         for c in action.columns
     )
     return sql.SQL(
@@ -622,9 +774,7 @@ def _wrap_call(
         body = (
             _body(plan)
             if fn.returns_set
-            else sql.SQL(
-                "coalesce((pg_catalog.json_agg(_postgrest_t) -> 0)::text, 'null')"
-            )
+            else sql.SQL("coalesce(({} -> 0)::text, 'null')").format(_rows_json(plan))
         )
     elif fn.returns_set and not plan.singular:
         body = sql.SQL(
@@ -656,6 +806,7 @@ def _invocation(action: Call, binder: _Binder) -> sql.Composable:
     if not action.arg_names:
         return sql.SQL("{}()").format(name)
     types = {p.name: p.data_type for p in fn.params}
+    variadic = {p.name for p in fn.params if p.variadic}
     # json_to_record converts every argument with its parameter's own input
     # function, numbers and arrays included, as PostgREST does; the type names
     # are format_type() output from the catalog.
@@ -665,9 +816,15 @@ def _invocation(action: Call, binder: _Binder) -> sql.Composable:
     )
     args = sql.SQL(", ").join(
         sql.SQL(
-            "{0} := (SELECT pgrst_args.{0} FROM pg_catalog.json_to_record({1}::json) "
-            "AS pgrst_args({2}))"
-        ).format(sql.Identifier(n), sql.Placeholder("args"), record)
+            "{3}{0} := (SELECT pgrst_args.{0} FROM "
+            "pg_catalog.json_to_record({1}::json) AS pgrst_args({2}))"
+        ).format(
+            sql.Identifier(n),
+            sql.Placeholder("args"),
+            record,
+            # A variadic parameter named in a call takes the whole array.
+            sql.SQL("VARIADIC " if n in variadic else ""),
+        )
         for n in action.arg_names
     )
     binder.params["args"] = action.args

@@ -186,6 +186,8 @@ class Preferences:
     missing: str | None = None
     handling: str | None = None
     tx: str | None = None
+    timezone: str | None = None
+    params: str | None = None
     max_affected: int | None = None
     invalid: tuple[str, ...] = ()
 
@@ -301,8 +303,7 @@ def _schema(
     if requested not in schemas:
         raise RequestError(
             "PGRST106",
-            f"Invalid schema: {requested}",
-            hint=f"Only the following schemas are exposed: {', '.join(schemas)}",
+            f"The schema must be one of the following: {', '.join(schemas)}",
         )
     return requested, True
 
@@ -345,6 +346,13 @@ MEDIA_JSON = "application/json"
 MEDIA_OBJECT = "application/vnd.pgrst.object+json"
 MEDIA_CSV = "text/csv"
 MEDIA_OPENAPI = "application/openapi+json"
+# The vendor types with nulls=stripped: keys whose value is null are left out.
+MEDIA_ARRAY_STRIPPED = "application/vnd.pgrst.array+json;nulls=stripped"
+MEDIA_OBJECT_STRIPPED = "application/vnd.pgrst.object+json;nulls=stripped"
+_STRIPPABLE = {
+    "application/vnd.pgrst.array+json": MEDIA_ARRAY_STRIPPED,
+    "application/vnd.pgrst.object+json": MEDIA_OBJECT_STRIPPED,
+}
 _MEDIA_ALIASES = {
     "*/*": MEDIA_JSON,
     "application/*": MEDIA_JSON,
@@ -359,26 +367,30 @@ _MEDIA_ALIASES = {
 
 def negotiate_media(accept: str, target: Target) -> str:
     """The first acceptable media type, highest ``q`` first; PGRST107 if none."""
-    offered: list[tuple[float, int, str]] = []
+    offered: list[tuple[float, int, str, bool]] = []
     for index, item in enumerate(accept.split(",")):
         mime, *params = (part.strip() for part in item.split(";"))
         quality = 1.0
+        stripped = False
         for param in params:
-            key, _, value = param.partition("=")
-            if key.strip() == "q":
+            key, _, value = (part.strip() for part in param.partition("="))
+            if key == "q":
                 quality = _quality(value)
+            stripped = stripped or (key, value.lower()) == ("nulls", "stripped")
         if mime:
-            offered.append((-quality, index, mime.lower()))
-    for quality, _index, mime in sorted(offered):
+            offered.append((-quality, index, mime.lower(), stripped))
+    for quality, _index, mime, stripped in sorted(offered):
         if quality == 0:
             break
         if target.kind == "root" and mime in (MEDIA_OPENAPI, MEDIA_JSON, "*/*"):
             return MEDIA_OPENAPI
+        if target.kind != "root" and stripped and mime in _STRIPPABLE:
+            return _STRIPPABLE[mime]
         if target.kind != "root" and mime in _MEDIA_ALIASES:
             return _MEDIA_ALIASES[mime]
     if not offered:
         return MEDIA_OPENAPI if target.kind == "root" else MEDIA_JSON
-    listed = ", ".join(mime for _q, _i, mime in offered)
+    listed = ", ".join(mime for _q, _i, mime, _s in offered)
     raise RequestError("PGRST107", f"None of these media types are available: {listed}")
 
 
@@ -399,6 +411,7 @@ _PREFER_VALUES: dict[str, frozenset[str]] = {
     "missing": frozenset({"default", "null"}),
     "handling": frozenset({"strict", "lenient"}),
     "tx": frozenset({"commit", "rollback"}),
+    "params": frozenset({"single-object"}),
 }
 
 
@@ -426,6 +439,8 @@ def parse_prefer(values: Sequence[str]) -> Preferences:
         missing=chosen.get("missing"),
         handling=chosen.get("handling"),
         tx=chosen.get("tx"),
+        timezone=chosen.get("timezone"),
+        params=chosen.get("params"),
         max_affected=int(affected) if affected is not None else None,
         invalid=tuple(invalid),
     )
@@ -434,8 +449,9 @@ def parse_prefer(values: Sequence[str]) -> Preferences:
 def _known_preference(key: str, setting: str) -> bool:
     if key == "max-affected":
         return setting.isdigit()
-    if key in ("timezone", "params"):
-        return False
+    if key == "timezone":
+        # Whether the zone exists is the planner's question: it knows Postgres' list.
+        return bool(setting)
     return setting in _PREFER_VALUES.get(key, frozenset())
 
 

@@ -35,6 +35,11 @@ def check_result(plan: Plan) -> Check:
     """A check run inside the transaction: failing it rolls the work back."""
 
     def check(result: Result) -> None:
+        action = plan.action
+        if isinstance(action, Insert) and action.put and result.page_total != 1:
+            raise RequestError(
+                "PGRST115", "Payload values do not match URL in primary key column(s)"
+            )
         if plan.singular and result.page_total != 1 and not _scalar_call(plan):
             raise ApiError(
                 "PGRST116",
@@ -72,6 +77,8 @@ def render(req: ApiRequest, plan: Plan, result: Result) -> Response:
 def _content_type(plan: Plan) -> str:
     if plan.csv:
         return f"{MEDIA_CSV}; charset=utf-8"
+    if plan.strip_nulls:
+        return f"{plan.media}; charset=utf-8"
     if plan.singular:
         return f"{MEDIA_OBJECT}; charset=utf-8"
     return JSON_TYPE
@@ -84,7 +91,7 @@ def _read_response(req: ApiRequest, plan: Plan, result: Result) -> Response:
     assert isinstance(action, Read | Call)
     node = action.node
     offset = node.offset
-    total = result.total
+    total = _total(action, result)
     status = 200
     if total is not None and offset > total:
         raise RequestError(
@@ -106,6 +113,24 @@ def _read_response(req: ApiRequest, plan: Plan, result: Result) -> Response:
     return Response(status, headers, result.body.encode())
 
 
+def _total(action: Read | Call, result: Result) -> int | None:
+    """The count after ``/`` in Content-Range: exact, or the planner's estimate.
+
+    ``estimated`` keeps the exact count while it is within ``max_rows`` and
+    takes the estimate (never below the rows returned) beyond, as PostgREST does.
+    """
+    if not isinstance(action, Read) or action.estimate is None:
+        return result.total
+    if result.planned is None:
+        return result.total
+    if action.estimate == "planned":
+        return result.planned
+    exact = result.total
+    if exact is not None and action.max_rows is not None and exact > action.max_rows:
+        return max(result.page_total, result.planned)
+    return exact
+
+
 def content_range(offset: int, page: int, total: int | None) -> str:
     shown = "*" if total is None else str(total)
     if page == 0:
@@ -124,6 +149,8 @@ def _content_location(req: ApiRequest) -> str:
 def _write_response(
     req: ApiRequest, plan: Plan, action: Insert | Update | Delete, result: Result
 ) -> Response:
+    if isinstance(action, Insert) and action.put:
+        return _put_response(plan, result)
     shown = "*" if result.total is None else str(result.total)
     if isinstance(action, Update) and result.page_total:
         content_range_value = f"0-{result.page_total - 1}/{shown}"
@@ -144,6 +171,15 @@ def _write_response(
     if plan.returning is None:
         return Response(status, headers)
     headers.insert(0, ("Content-Type", _content_type(plan)))
+    return Response(status, headers, result.body.encode())
+
+
+def _put_response(plan: Plan, result: Result) -> Response:
+    """204 without a representation; with one, 201 if the row is new, else 200."""
+    if plan.returning is None:
+        return Response(204)
+    status = 201 if result.inserted else 200
+    headers = [("Content-Type", _content_type(plan))]
     return Response(status, headers, result.body.encode())
 
 

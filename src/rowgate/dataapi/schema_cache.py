@@ -1,7 +1,8 @@
 """The schema cache: what the exposed schemas hold, read from the catalog at start.
 
 Tables and views with their columns, keys and foreign keys; functions with their
-parameters and return shapes; and the roles the authenticator may switch to. The
+parameters and return shapes; the roles the authenticator may switch to and the
+time zone names Postgres knows. The
 planner works from this snapshot only, so a request naming anything outside the
 exposed schemas is refused before SQL is built. ``load`` is the one place here
 that talks to Postgres; the rest are plain, immutable types.
@@ -81,6 +82,8 @@ LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace
 WHERE p.prokind = 'f' AND n.nspname = ANY(%(schemas)s)
 ORDER BY p.oid
 """
+
+_TIMEZONES = "SELECT name FROM pg_catalog.pg_timezone_names"
 
 _ROLES = """
 SELECT rolname FROM pg_catalog.pg_roles
@@ -167,6 +170,8 @@ class SchemaCache:
     foreign_keys: tuple[ForeignKey, ...]
     functions: dict[tuple[str, str], tuple[Function, ...]]
     roles: frozenset[str]
+    # The zone names ``Prefer: timezone=`` may name; others are not applied.
+    timezones: frozenset[str] = frozenset()
 
     def table(self, schema: str, name: str) -> Table | None:
         return self.tables.get((schema, name))
@@ -184,6 +189,7 @@ async def load(conn: AsyncConnection[Any], schemas: Sequence[str]) -> SchemaCach
             constraints = await (await cur.execute(_CONSTRAINTS, args)).fetchall()
             functions = await (await cur.execute(_FUNCTIONS, args)).fetchall()
             roles = await (await cur.execute(_ROLES)).fetchall()
+            zones = await (await cur.execute(_TIMEZONES)).fetchall()
     finally:
         await conn.set_read_only(False)
 
@@ -195,6 +201,7 @@ async def load(conn: AsyncConnection[Any], schemas: Sequence[str]) -> SchemaCach
         foreign_keys=_foreign_keys(constraints, exposed),
         functions=_functions(functions),
         roles=frozenset(row[0] for row in roles),
+        timezones=frozenset(row[0] for row in zones),
     )
 
 

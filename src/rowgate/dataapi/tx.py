@@ -1,17 +1,20 @@
 """Run one request as one transaction: the only module here that does I/O.
 
-The transaction sets role, claims and request settings in one statement, runs the
-main statement, lets the caller inspect the result (raising rolls everything
-back, as for singular-object and max-affected checks), and commits. Postgres
+The transaction sets role, claims and request settings in one statement, calls
+the pre-request function if one is configured, runs the main statement, lets the
+caller inspect the result (raising rolls everything back, as for singular-object
+and max-affected checks), and commits, or rolls back when ``Prefer: tx=rollback``
+asked for it once deferred constraints have been checked. Postgres
 failures become ``DatabaseError`` carrying the SQLSTATE and Postgres' own message,
 detail and hint; connection failures become PGRST000/PGRST003.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import psycopg
@@ -32,6 +35,8 @@ class Result:
     inserted: int | None
     response_headers: str | None
     response_status: str | None
+    # The planner's row estimate, for ``count=planned|estimated``.
+    planned: int | None = None
 
 
 Check = Callable[[Result], None]
@@ -45,20 +50,34 @@ async def run(
     read_only: bool,
     anonymous: bool,
     check: Check | None = None,
+    before: Sequence[Statement] = (),
+    rollback: bool = False,
+    estimate: Statement | None = None,
 ) -> Result:
-    """Run ``settings`` then ``main`` in one transaction and return its one row."""
+    """Run ``settings``, ``before`` and ``main`` in one transaction; return its row."""
     try:
         async with pool.connection() as conn:
             await conn.set_read_only(read_only)
             async with conn.transaction():
                 cur = conn.cursor()
                 await cur.execute(settings.query, settings.params)
+                for statement in before:
+                    await cur.execute(statement.query, statement.params)
                 await cur.execute(main.query, main.params)
                 row = await cur.fetchone()
                 assert row is not None  # the main statement aggregates to one row
                 result = Result(*row)
+                if estimate is not None:
+                    await cur.execute(estimate.query, estimate.params)
+                    explained = await cur.fetchone()
+                    assert explained is not None  # EXPLAIN always answers
+                    result = replace(result, planned=_plan_rows(explained[0]))
                 if check is not None:
                     check(result)
+                if rollback:
+                    # A deferred constraint would fail at commit: let it fail now.
+                    await cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                    raise psycopg.Rollback()
             return result
     except ApiError:
         raise
@@ -68,6 +87,13 @@ async def run(
         ) from None
     except psycopg.Error as exc:
         raise _database_error(exc, anonymous=anonymous) from None
+
+
+def _plan_rows(explained: Any) -> int:
+    """The top node's row estimate from ``EXPLAIN (FORMAT JSON)`` output."""
+    if isinstance(explained, str):
+        explained = json.loads(explained)
+    return int(explained[0]["Plan"]["Plan Rows"])
 
 
 def _database_error(exc: psycopg.Error, *, anonymous: bool) -> ApiError:
