@@ -33,7 +33,7 @@ def url_for(database_url: str, **changes: str) -> str:
     """``database_url`` with some connection parameters replaced."""
     params = conninfo_to_dict(database_url)
     params.update(changes)
-    return make_conninfo(**params)
+    return make_conninfo("", **params)
 
 
 def _apply_auth_schema(database_url: str) -> None:

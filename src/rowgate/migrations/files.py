@@ -6,7 +6,8 @@ appear in the leading comment block of a file:
 
 ``-- rowgate: no-transaction``
     run outside a transaction (for ``CREATE INDEX CONCURRENTLY``); such a file is
-    not all-or-nothing.
+    not all-or-nothing. A file without it runs in one transaction and must not
+    begin or end one itself (``transaction_control`` finds such statements).
 ``-- rowgate: as-owner``
     run as the connecting role instead of ``project_admin`` (the bootstrap needs this
     to create roles).
@@ -212,3 +213,41 @@ def split_statements(text: str) -> list[str]:
     if has_code:
         statements.append(text[start:].strip())
     return statements
+
+
+# Statements that end or open a transaction. Inside a file that runs in one
+# transaction, a COMMIT makes everything before it permanent even if a later
+# statement fails, which breaks all-or-nothing (#7).
+_TRANSACTION_CONTROL = re.compile(
+    r"(BEGIN|COMMIT|END|ABORT|START\s+TRANSACTION|PREPARE\s+TRANSACTION"
+    r"|ROLLBACK(?!\s+(TO|PREPARED)\b))\b",
+    re.IGNORECASE,
+)
+_BEGIN_ATOMIC = re.compile(r"\bBEGIN\s+ATOMIC\b", re.IGNORECASE)
+_LEADING_COMMENTS = re.compile(r"(\s+|--[^\n]*(\n|$)|/\*.*?\*/)*", re.DOTALL)
+
+
+def transaction_control(text: str) -> str | None:
+    """The first top-level statement of ``text`` that begins or ends a
+    transaction, or None.
+
+    ``split_statements`` cuts the body of a ``BEGIN ATOMIC … END`` function at its
+    inner semicolons; the pieces up to the closing ``END`` are skipped here.
+    """
+    in_atomic_body = False
+    for statement in split_statements(text):
+        head = _without_leading_comments(statement)
+        if in_atomic_body:
+            in_atomic_body = not re.fullmatch(r"END", head, re.IGNORECASE)
+            continue
+        if _BEGIN_ATOMIC.search(head):
+            in_atomic_body = not re.search(r"\bEND$", head, re.IGNORECASE)
+            continue
+        if _TRANSACTION_CONTROL.match(head):
+            return head
+    return None
+
+
+def _without_leading_comments(statement: str) -> str:
+    match = _LEADING_COMMENTS.match(statement)
+    return statement[match.end() :] if match else statement

@@ -27,9 +27,17 @@ from rowgate.migrations.engine import (
     AppliedMigration,
     MigrationError,
 )
-from rowgate.migrations.files import MigrationFile, split_statements
+from rowgate.migrations.files import (
+    MigrationFile,
+    split_statements,
+    transaction_control,
+)
 
 logger = logging.getLogger("rowgate.migrations")
+
+# client_connection_check_interval exists from PostgreSQL 14 on.
+CLIENT_CHECK_SINCE = 140000
+CLIENT_CHECK_INTERVAL = "1s"
 
 
 class DirectTransport:
@@ -44,6 +52,7 @@ class DirectTransport:
         self._conn = psycopg.connect(
             self._conninfo, autocommit=True, connect_timeout=self._connect_timeout
         )
+        self._watch_client()
         self._ensure_tracking_table()
         return self
 
@@ -57,6 +66,17 @@ class DirectTransport:
         if self._conn is None:
             raise MigrationError("the transport is not open")
         return self._conn
+
+    def _watch_client(self) -> None:
+        # A runner killed mid-statement leaves its server process running that
+        # statement, holding the advisory lock, until the statement ends (hours for
+        # a big index); its work is rolled back anyway. Have the server check the
+        # socket so the next runner gets the lock within seconds (#7).
+        if self.conn.info.server_version >= CLIENT_CHECK_SINCE:
+            self.conn.execute(
+                "SELECT set_config('client_connection_check_interval', %s, false)",
+                (CLIENT_CHECK_INTERVAL,),
+            )
 
     def _ensure_tracking_table(self) -> None:
         with self.conn.transaction():
@@ -116,6 +136,17 @@ class DirectTransport:
         return [AppliedMigration(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
 
     def apply(self, migration: MigrationFile) -> AppliedMigration:
+        control = (
+            transaction_control(migration.sql) if migration.transactional else None
+        )
+        if control is not None:
+            statement = control.splitlines()[0][:60]
+            raise MigrationError(
+                f"Migration {migration.filename} was not applied: it runs in one "
+                f"transaction, which its statement {statement!r} would begin or end "
+                "early; remove that statement, or mark the file "
+                "`-- rowgate: no-transaction`"
+            )
         logger.info("applying migration %s", migration.filename)
         started = time.monotonic()
         try:
