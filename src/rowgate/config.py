@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from rowgate.auth.errors import AuthConfigError
+from rowgate.auth.options import parse_versioned_secrets
 from rowgate.errors import RowgateError
 
 ENV_FILES = (".env", ".env.local")
@@ -108,6 +110,13 @@ class Settings:
     authenticator_password: str | None
     project_id: str
     project_name: str
+    # Older cookie secrets still accepted (``BETTER_AUTH_SECRETS``, current first).
+    previous_auth_secrets: tuple[str, ...] = ()
+    # ``off``, ``memory``, ``database`` or ``redis``; None: the command decides
+    # (``rowgate dev`` off, as Better Auth outside production; otherwise memory).
+    rate_limit: str | None = None
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def app_host_port(self) -> tuple[str, int]:
@@ -175,6 +184,8 @@ _SECRET_FIELDS = frozenset(
         "insforge_anon_key",
         "insforge_api_key",
         "authenticator_password",
+        "previous_auth_secrets",
+        "redis_url",
     }
 )
 
@@ -254,10 +265,15 @@ def load_settings(
         for o in env.get("BETTER_AUTH_TRUSTED_ORIGINS", "").split(",")
         if o.strip()
     )
+    auth_secrets = _auth_secrets(env)
     return Settings(
         project_dir=project_dir,
         database_url=_database_url(env),
-        better_auth_secret=env.get("BETTER_AUTH_SECRET", ""),
+        better_auth_secret=auth_secrets[0],
+        previous_auth_secrets=auth_secrets[1:],
+        rate_limit=_rate_limit(env),
+        redis_url=env.get("REDIS_URL", "").strip() or "redis://127.0.0.1:6379/0",
+        trusted_proxies=_csv(env.get("ROWGATE_TRUSTED_PROXIES", "")),
         better_auth_url=app_url,
         trusted_origins=origins,
         insforge_jwt_secret=env.get("INSFORGE_JWT_SECRET", ""),
@@ -270,6 +286,37 @@ def load_settings(
         project_id=env.get("ROWGATE_PROJECT_ID", "local"),
         project_name=env.get("ROWGATE_PROJECT_NAME", project_dir.resolve().name),
     )
+
+
+RATE_LIMIT_MODES = ("off", "memory", "database", "redis")
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def _auth_secrets(env: Mapping[str, str]) -> tuple[str, ...]:
+    """The cookie secrets, current first: ``BETTER_AUTH_SECRETS`` (Better Auth's
+    ``<version>:<secret>,...`` rotation list) wins over ``BETTER_AUTH_SECRET``."""
+    versioned = env.get("BETTER_AUTH_SECRETS", "").strip()
+    if not versioned:
+        return (env.get("BETTER_AUTH_SECRET", ""),)
+    try:
+        return parse_versioned_secrets(versioned)
+    except AuthConfigError as exc:
+        raise ConfigError(f"BETTER_AUTH_SECRETS: {exc}") from None
+
+
+def _rate_limit(env: Mapping[str, str]) -> str | None:
+    mode = env.get("ROWGATE_RATE_LIMIT", "").strip().lower()
+    if not mode:
+        return None
+    if mode not in RATE_LIMIT_MODES:
+        raise ConfigError(
+            f"ROWGATE_RATE_LIMIT must be one of {', '.join(RATE_LIMIT_MODES)}; "
+            f"got {mode!r}"
+        )
+    return mode
 
 
 _DEFAULT_APP = "http://127.0.0.1:3000"

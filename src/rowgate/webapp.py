@@ -18,12 +18,19 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from rowgate.auth.app import Auth
-from rowgate.auth.options import AuthOptions
+from rowgate.auth.mail import EmailSender, console_transport
+from rowgate.auth.options import AuthOptions, RateLimitOptions, RateLimitStorage
 from rowgate.bridge.route import bridge_route
 from rowgate.bridge.token import mint_token
 from rowgate.config import Settings, loopback_twins
 from rowgate.dataclient import DataClient
 from rowgate.demo.pages import CurrentUser, PagesConfig, page_routes
+
+_STORAGES: dict[str, RateLimitStorage] = {
+    "memory": "memory",
+    "database": "database",
+    "redis": "redis",
+}
 
 
 @dataclass(frozen=True)
@@ -36,8 +43,29 @@ class AppParts:
     data_client: Callable[[Request], AbstractAsyncContextManager[DataClient]]
 
 
-def build_parts(settings: Settings, *, pool_size: int = 10) -> AppParts:
-    """Everything an app needs, over one pool on ``DATABASE_URL``."""
+def rate_limit_options(settings: Settings, *, development: bool) -> RateLimitOptions:
+    """Rate limits as configured; unset, on in memory except in development."""
+    mode = settings.rate_limit or ("off" if development else "memory")
+    if mode not in _STORAGES:
+        return RateLimitOptions(enabled=False)
+    return RateLimitOptions(
+        enabled=True, storage=_STORAGES[mode], redis_url=settings.redis_url
+    )
+
+
+def build_parts(
+    settings: Settings,
+    *,
+    pool_size: int = 10,
+    development: bool = False,
+    send_email: EmailSender | None = None,
+) -> AppParts:
+    """Everything an app needs, over one pool on ``DATABASE_URL``.
+
+    ``send_email`` delivers password-reset and verification links; without one,
+    development logs them (the console transport) and production turns those
+    flows off, so a link is never written to a production log.
+    """
     settings.validate_secrets()
     pool = AsyncConnectionPool(
         settings.require_database_url(),
@@ -47,11 +75,17 @@ def build_parts(settings: Settings, *, pool_size: int = 10) -> AppParts:
         name="auth",
     )
     origins = loopback_twins(settings.app_origin, *settings.trusted_origins)
+    mailer = send_email or (console_transport if development else None)
     auth = Auth(
         AuthOptions(
             secret=settings.better_auth_secret,
+            previous_secrets=settings.previous_auth_secrets,
             base_url=settings.better_auth_url,
             trusted_origins=tuple(origins),
+            rate_limit=rate_limit_options(settings, development=development),
+            trusted_proxies=settings.trusted_proxies,
+            send_reset_password=mailer,
+            send_verification_email=mailer,
         ),
         pool,
     )
@@ -69,6 +103,7 @@ def build_parts(settings: Settings, *, pool_size: int = 10) -> AppParts:
         try:
             yield
         finally:
+            await auth.aclose()
             await pool.close()
 
     @asynccontextmanager

@@ -101,9 +101,16 @@ def test_setup_is_idempotent_and_applies_only_new_files(
     assert status.stdout.count("applied") == 3
     with psycopg.connect(empty_database_url) as conn:
         tables = conn.execute(
-            "SELECT count(*) FROM pg_tables WHERE schemaname = 'better_auth'"
-        ).fetchone()
-    assert tables == (4,)
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'better_auth'"
+            " ORDER BY 1"
+        ).fetchall()
+    assert [t[0] for t in tables] == [
+        "account",
+        "rateLimit",
+        "session",
+        "user",
+        "verification",
+    ]
 
 
 def test_a_drifted_file_is_reported(empty_database_url: str, tmp_path: Path) -> None:

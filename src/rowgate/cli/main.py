@@ -602,7 +602,7 @@ def _run_demo(settings: Settings) -> None:
     backend_host, backend_port = settings.backend_host_port
     servers = [
         (create_backend(settings), backend_host, backend_port),
-        (create_app(settings), app_host, app_port),
+        (create_app(settings, development=True), app_host, app_port),
     ]
 
     def ready() -> None:

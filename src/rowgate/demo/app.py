@@ -14,9 +14,15 @@ from rowgate.config import Settings
 from rowgate.webapp import build_parts
 
 
-def create_app(settings: Settings, *, pool_size: int = 10) -> Starlette:
-    """Build the demo app for ``settings``; its pool opens when the app starts."""
-    parts = build_parts(settings, pool_size=pool_size)
+def create_app(
+    settings: Settings, *, pool_size: int = 10, development: bool = False
+) -> Starlette:
+    """Build the demo app for ``settings``; its pool opens when the app starts.
+
+    ``development`` (``rowgate dev``) logs email links and leaves rate limits off
+    unless ``ROWGATE_RATE_LIMIT`` says otherwise.
+    """
+    parts = build_parts(settings, pool_size=pool_size, development=development)
     return Starlette(
         routes=[Mount("/api/auth", app=parts.auth), parts.bridge, *parts.pages],
         lifespan=parts.lifespan,
