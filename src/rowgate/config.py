@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from rowgate.auth.errors import AuthConfigError
@@ -117,6 +118,13 @@ class Settings:
     rate_limit: str | None = None
     redis_url: str = "redis://127.0.0.1:6379/0"
     trusted_proxies: tuple[str, ...] = ()
+    # The data API, named after PostgREST's settings so a move either way is a
+    # rename: db-schemas, db-pre-request, db-tx-end, db-max-rows, jwt-aud.
+    db_schemas: tuple[str, ...] = ("public",)
+    db_pre_request: str | None = None
+    db_tx_end: str = "commit"
+    db_max_rows: int | None = None
+    jwt_aud: str | None = None
 
     @property
     def app_host_port(self) -> tuple[str, int]:
@@ -243,6 +251,13 @@ def _check_url(name: str, value: str) -> str:
 def _database_url(env: Mapping[str, str]) -> str | None:
     url = env.get("DATABASE_URL", "").strip()
     if url:
+        try:
+            conninfo_to_dict(url)
+        except psycopg.ProgrammingError as exc:
+            raise ConfigError(
+                f"DATABASE_URL is not a connection string ({str(exc).strip()}); "
+                "use the form postgresql://user:password@host:5432/dbname"
+            ) from None
         return url
     if any(env.get(name) for name in LIBPQ_SELECTORS):
         # An empty conninfo lets libpq read the PG* variables itself.
@@ -274,6 +289,11 @@ def load_settings(
         rate_limit=_rate_limit(env),
         redis_url=env.get("REDIS_URL", "").strip() or "redis://127.0.0.1:6379/0",
         trusted_proxies=_csv(env.get("ROWGATE_TRUSTED_PROXIES", "")),
+        db_schemas=_csv(env.get("ROWGATE_DB_SCHEMAS", "")) or ("public",),
+        db_pre_request=env.get("ROWGATE_DB_PRE_REQUEST", "").strip() or None,
+        db_tx_end=env.get("ROWGATE_DB_TX_END", "").strip() or "commit",
+        db_max_rows=_max_rows(env.get("ROWGATE_DB_MAX_ROWS", "")),
+        jwt_aud=env.get("ROWGATE_JWT_AUD", "").strip() or None,
         better_auth_url=app_url,
         trusted_origins=origins,
         insforge_jwt_secret=env.get("INSFORGE_JWT_SECRET", ""),
@@ -305,6 +325,14 @@ def _auth_secrets(env: Mapping[str, str]) -> tuple[str, ...]:
         return parse_versioned_secrets(versioned)
     except AuthConfigError as exc:
         raise ConfigError(f"BETTER_AUTH_SECRETS: {exc}") from None
+
+
+def _max_rows(text: str) -> int | None:
+    if not text.strip():
+        return None
+    if not text.strip().isdigit():
+        raise ConfigError(f"ROWGATE_DB_MAX_ROWS must be a whole number; got {text!r}")
+    return int(text)
 
 
 def _rate_limit(env: Mapping[str, str]) -> str | None:

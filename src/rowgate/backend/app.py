@@ -68,6 +68,11 @@ def create_backend(settings: Settings, *, pool_size: int = 10) -> Starlette:
         DataApiConfig(
             jwt_secret=settings.insforge_jwt_secret,
             anon_key_check=anon_keys.accepts,
+            jwt_aud=settings.jwt_aud,
+            schemas=settings.db_schemas,
+            pre_request=settings.db_pre_request,
+            tx_end=settings.db_tx_end,
+            max_rows=settings.db_max_rows,
         ),
         pool,
         listen_conninfo=conninfo,
