@@ -67,7 +67,10 @@ def _unreachable_message(conninfo: str, exc: psycopg.OperationalError) -> str:
     params = psycopg.conninfo.conninfo_to_dict(conninfo)
     host = params.get("host") or params.get("hostaddr") or "the default socket"
     port = params.get("port") or "5432"
-    reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "no answer"
+    # libpq's text is "connection to server at ..., port N failed: <why>" and a
+    # hint line; the why is what the user needs.
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    reason = lines[0].rsplit("failed: ", 1)[-1].rstrip(".") if lines else "no answer"
     return (
         f"cannot reach the database at DATABASE_URL (host {host}, port {port}): "
         f"{reason}"

@@ -51,6 +51,9 @@ def test_rotation_without_grace_retires_the_old_key_at_once(
         secret = httpx.get(base + "/api/secrets/ANON_KEY", headers=admin(project))
         after_old = data_api_status(base, old)
         after_new = data_api_status(base, new)
+        retired = httpx.get(
+            f"{base}/api/database/", headers={"Authorization": f"Bearer {old}"}
+        )
 
     assert before == 200
     assert rotated.status_code == 200
@@ -59,6 +62,7 @@ def test_rotation_without_grace_retires_the_old_key_at_once(
     assert secret.json()["value"] == new
     assert after_old == 401
     assert after_new == 200
+    assert retired.json()["message"] == "Invalid or retired anon key"
 
 
 def test_the_old_key_keeps_working_through_its_grace_period(

@@ -4,6 +4,7 @@ errors, in-process runs for the rest."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -167,3 +168,86 @@ def test_config_masks_secrets(tmp_path: Path) -> None:
     assert secret not in result.stdout
     assert "hunter2" not in result.stdout
     assert "better_auth_secret = ssss…" in result.stdout
+
+
+def test_version_prints_the_version() -> None:
+    result = subprocess.run(
+        [str(ROWGATE), "--version"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("rowgate ")
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_a_malformed_database_url_is_one_line(tmp_path: Path) -> None:
+    result = run(tmp_path, "db", "migrations", "status", DATABASE_URL="not a url")
+    line = one_line_error(result)
+    assert "DATABASE_URL is not a connection string" in line
+
+
+def test_an_unreachable_database_names_the_reason(tmp_path: Path) -> None:
+    line = one_line_error(
+        run(tmp_path, "setup", DATABASE_URL="postgresql://nobody@127.0.0.1:1/x")
+    )
+    assert "Connection refused" in line
+    assert "?." not in line
+
+
+@pytest.mark.parametrize(
+    ("command", "setting"),
+    [
+        (("serve",), "INSFORGE_BASE_URL"),
+        (("run",), "BETTER_AUTH_URL"),
+        (("dev",), "INSFORGE_BASE_URL"),
+    ],
+)
+def test_a_busy_port_is_one_line_before_anything_starts(
+    tmp_path: Path, database_url: str, command: tuple[str, ...], setting: str
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        url = f"http://127.0.0.1:{port}"
+        result = run(
+            tmp_path,
+            *command,
+            DATABASE_URL=database_url,
+            INSFORGE_BASE_URL=url,
+            BETTER_AUTH_URL=url,
+            BETTER_AUTH_SECRET="b" * 40,
+            INSFORGE_JWT_SECRET="j" * 40,
+            INSFORGE_ANON_KEY="anon_" + "0" * 64,
+            INSFORGE_API_KEY="ik_" + "0" * 64,
+        )
+
+    line = one_line_error(result)
+    assert f"127.0.0.1:{port} is not free" in line
+    assert setting in line
+
+
+def test_run_without_an_app_says_to_link_first(
+    tmp_path: Path, database_url: str
+) -> None:
+    line = one_line_error(
+        run(
+            tmp_path,
+            "run",
+            DATABASE_URL=database_url,
+            BETTER_AUTH_URL="http://127.0.0.1:1",
+        )
+    )
+    assert "cannot load the app 'app:app'" in line
+    assert "rowgate link" in line
+
+
+def test_rotating_without_an_admin_key_says_how_to_give_one(tmp_path: Path) -> None:
+    line = one_line_error(run(tmp_path, "keys", "rotate-anon"))
+    assert "--api-key" in line

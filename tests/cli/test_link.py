@@ -164,6 +164,39 @@ def test_rerunning_link_never_overwrites_what_the_user_changed(
     assert after["BETTER_AUTH_URL_EXTRA"] == "1"
 
 
+def test_rerunning_link_refreshes_a_rotated_key_unless_the_user_set_it(
+    tmp_path: Path, empty_database_url: str
+) -> None:
+    port = free_port()
+    env = backend_env(empty_database_url, f"http://127.0.0.1:{port}")
+    first_backend = load_settings(tmp_path, env)
+    rotated = load_settings(tmp_path, {**env, "INSFORGE_ANON_KEY": new_anon_key()})
+    plain, edited = tmp_path / "plain", tmp_path / "edited"
+    mine = new_anon_key()
+    with serving(Starlette(routes=admin_routes(first_backend)), port=port):
+        for project in (plain, edited):
+            project.mkdir()
+            assert link(project, first_backend).returncode == 0
+    local = edited / ".env.local"
+    local.write_text(local.read_text().replace(first_backend.insforge_anon_key, mine))
+    secrets_before = {
+        p: parse_env_file((p / ".env.local").read_text())["BETTER_AUTH_SECRET"]
+        for p in (plain, edited)
+    }
+    with serving(Starlette(routes=admin_routes(rotated)), port=port):
+        for project in (plain, edited):
+            assert link(project, rotated).returncode == 0
+
+    refreshed = parse_env_file((plain / ".env.local").read_text())
+    kept = parse_env_file(local.read_text())
+    assert refreshed["INSFORGE_ANON_KEY"] == rotated.insforge_anon_key
+    assert kept["INSFORGE_ANON_KEY"] == mine
+    for project in (plain, edited):
+        after = parse_env_file((project / ".env.local").read_text())
+        assert after["BETTER_AUTH_SECRET"] == secrets_before[project]
+        assert ".env.local" in (project / ".gitignore").read_text().splitlines()
+
+
 def test_link_json_report(tmp_path: Path, backend: Settings) -> None:
     project = tmp_path / "json"
     project.mkdir()

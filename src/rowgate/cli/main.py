@@ -74,23 +74,56 @@ _state: dict[str, bool] = {"debug": False}
 T = TypeVar("T")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(f"rowgate {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     debug: Annotated[
         bool, typer.Option("--debug", help="Show tracebacks and debug logs.")
     ] = False,
     version: Annotated[
-        bool, typer.Option("--version", help="Print the version and exit.")
+        bool,
+        typer.Option(
+            "--version",
+            help="Print the version and exit.",
+            callback=_print_version,
+            is_eager=True,
+        ),
     ] = False,
 ) -> None:
     _state["debug"] = debug
-    if version:
-        console.print(f"rowgate {__version__}")
-        raise typer.Exit()
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if debug
+        else _OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO, handlers=[handler]
+    )
+    if not debug:
+        # Each HTTP call the CLI makes is not news; failures are reported anyway.
+        for name in ("httpx", "httpcore"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+class _OneLineFormatter(logging.Formatter):
+    """Log lines without tracebacks: the exception's type and text on the same
+    line, so a failing server says why in one line; ``--debug`` shows the rest."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            record = logging.makeLogRecord(record.__dict__)
+            record.msg = f"{record.getMessage()} ({type(exc).__name__}: {exc})"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return super().format(record)
 
 
 @contextmanager
@@ -324,28 +357,46 @@ def rotate_anon_key(
             help="How long the old key keeps working (0 retires it at once).",
         ),
     ] = 24,
+    api_base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--api-base-url", help="The backend's URL (default INSFORGE_BASE_URL)."
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option("--api-key", help="The admin key (default INSFORGE_API_KEY)."),
+    ] = None,
     project_dir: ProjectDir = Path("."),
 ) -> None:
-    """Replace the anon key on the backend and in .env.local."""
+    """Replace the anon key on the backend and in .env.local.
+
+    Keys that were already in a grace period keep it unless it ends later than
+    the new one, so --grace-hours 0 retires every older key at once.
+    """
     import httpx
 
     from rowgate.envfile import set_value
 
     with _friendly_errors():
         settings = _settings(project_dir)
-        if not settings.insforge_api_key:
-            raise RowgateError("rotating the anon key needs INSFORGE_API_KEY")
-        url = settings.insforge_base_url.rstrip("/") + "/api/secrets/anon-key/rotate"
+        key = api_key or settings.insforge_api_key
+        base_url = (api_base_url or settings.insforge_base_url).rstrip("/")
+        if not key:
+            raise RowgateError(
+                "rotating the anon key needs the backend's admin key: pass --api-key "
+                "or set INSFORGE_API_KEY"
+            )
         try:
             response = httpx.post(
-                url,
+                base_url + "/api/secrets/anon-key/rotate",
                 json={"gracePeriodHours": grace_hours},
-                headers={"Authorization": f"Bearer {settings.insforge_api_key}"},
+                headers={"Authorization": f"Bearer {key}"},
                 timeout=30,
             )
         except httpx.HTTPError as exc:
             raise RowgateError(
-                f"cannot reach the backend at {settings.insforge_base_url} ({exc}); "
+                f"cannot reach the backend at {base_url} ({exc}); "
                 "start it with `rowgate serve` and run this again"
             ) from exc
         if response.status_code != 200:
@@ -513,7 +564,37 @@ def run_app(
         target = app_path or configured or "app:app"
         host, port = settings.app_host_port
         sys.path.insert(0, str(project_dir))
-        asyncio.run(_serve_all([(target, host, port)]))
+        _check_ports([(host, port, "BETTER_AUTH_URL")])
+        asyncio.run(_serve_all([(_load_app(target), host, port)]))
+
+
+def _load_app(target: str) -> Any:
+    from uvicorn.importer import ImportFromStringError, import_from_string
+
+    try:
+        return import_from_string(target)
+    except ImportFromStringError as exc:
+        raise RowgateError(
+            f"cannot load the app {target!r}: {exc}; run `rowgate link` in this "
+            "project first, or pass --app module:variable"
+        ) from None
+
+
+def _check_ports(wanted: list[tuple[str, int, str]]) -> None:
+    """Fail in one line, before anything starts, when a port is taken."""
+    import socket
+
+    for host, port, setting in wanted:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                raise RowgateError(
+                    f"{host}:{port} is not free ({exc.strerror}); another "
+                    f"`rowgate dev` or server may be running: stop it, or choose "
+                    f"another port in {setting}"
+                ) from None
 
 
 # -- servers ------------------------------------------------------------------------
@@ -535,8 +616,10 @@ def serve(
 
         settings = _settings(project_dir)
         default_host, default_port = settings.backend_host_port
+        bind = (host or default_host, port or default_port)
+        _check_ports([(*bind, "INSFORGE_BASE_URL or --port")])
         backend = create_backend(settings)
-        asyncio.run(_serve_all([(backend, host or default_host, port or default_port)]))
+        asyncio.run(_serve_all([(backend, *bind)]))
 
 
 def _ensure_local_env(project_dir: Path) -> list[str]:
@@ -570,6 +653,12 @@ def dev(
         if written:
             console.print(f"Wrote {', '.join(written)} to .env.local")
         settings = _settings(project_dir)
+        _check_ports(
+            [
+                (*settings.backend_host_port, "INSFORGE_BASE_URL"),
+                (*settings.app_host_port, "BETTER_AUTH_URL"),
+            ]
+        )
         use_embedded = settings.database_url is None if embedded is None else embedded
         with _database(settings, use_embedded) as database_url:
             settings = dataclasses.replace(settings, database_url=database_url)
@@ -643,9 +732,25 @@ class _Server(uvicorn.Server):
     """A uvicorn server that leaves signal handling to ``_serve_all``."""
 
     def __init__(self, app: Any, host: str, port: int) -> None:
+        # log_config=None: uvicorn logs through the CLI's one handler and format.
         super().__init__(
-            uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="on")
+            uvicorn.Config(
+                app,
+                host=host,
+                port=port,
+                log_level="info",
+                lifespan="on",
+                log_config=None,
+            )
         )
+
+    async def startup(self, sockets: list[Any] | None = None) -> None:
+        # uvicorn exits the process when it cannot bind; here the other servers
+        # must stop too, so a failed start only ends this server.
+        try:
+            await super().startup(sockets=sockets)
+        except SystemExit:
+            self.should_exit = True
 
     @contextmanager
     def capture_signals(self) -> Iterator[None]:

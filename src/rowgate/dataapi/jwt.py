@@ -63,6 +63,9 @@ def authenticate(
         return anonymous(config)
     if config.anon_key_check is not None and config.anon_key_check(token):
         return anonymous(config)
+    if token.startswith("anon_"):
+        # Not a JWT at all: say what it looks like rather than "Expected 3 parts".
+        raise AuthError("PGRST301", "Invalid or retired anon key")
     claims = verify(token, config, now)
     return Identity(claim_role(claims, config), claims)
 

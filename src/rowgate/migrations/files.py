@@ -98,7 +98,9 @@ def load(path: Path) -> MigrationFile:
     version, name = parse_filename(path.name)
     text = path.read_text(encoding="utf-8")
     if not text.strip():
-        raise MigrationFileError(f"Migration file is empty: {path.name}")
+        raise MigrationFileError(
+            f"Migration file is empty: {path.name}; write its SQL, or delete it"
+        )
     return MigrationFile(version=version, filename=path.name, name=name, sql=text)
 
 

@@ -33,6 +33,17 @@ from rowgate.errors import RowgateError
 
 AUTH_PROVIDERS = ("better-auth",)
 MANIFEST = Path(".rowgate") / "scaffold.json"
+# Digests of the backend-derived values link last wrote to .env.local: a value
+# still equal to one is link's to refresh (a rotated anon key); any other is the
+# user's. BETTER_AUTH_SECRET is never refreshed: a new one signs everybody out.
+ENV_MANIFEST = Path(".rowgate") / "env.json"
+BACKEND_KEYS = (
+    "DATABASE_URL",
+    "INSFORGE_BASE_URL",
+    "INSFORGE_ANON_KEY",
+    "INSFORGE_JWT_SECRET",
+    "ROWGATE_PROJECT_ID",
+)
 ENV_MARKER = "# --- rowgate: Better Auth + data API bridge ---"
 DEPENDENCY = "rowgate"
 
@@ -286,16 +297,22 @@ def merge_env_local(
     path = project_dir / ".env.local"
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     current = parse_env_file(text)
+    written_path = project_dir / ENV_MANIFEST
+    written: dict[str, str] = (
+        json.loads(written_path.read_text()) if written_path.is_file() else {}
+    )
     lines = text.splitlines()
     for index, line in enumerate(lines):
         key, sep, value = line.partition("=")
         key = key.strip()
         if not sep or key not in values or key.startswith("#"):
             continue
-        if _is_stale(key, value.strip()) and values[key] != value.strip():
+        value = value.strip()
+        ours = key in BACKEND_KEYS and written.get(key) == digest(value)
+        if (ours or _is_stale(key, value)) and values[key] != value:
             lines[index] = f"{key}={values[key]}"
             report.env_refreshed.append(key)
-        elif key in values:
+        else:
             report.env_kept.append(key)
     missing = [k for k in values if k not in current]
     if missing:
@@ -305,6 +322,23 @@ def merge_env_local(
         report.env_written.extend(missing)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     path.chmod(0o600)
+    final = parse_env_file(path.read_text(encoding="utf-8"))
+    for key in BACKEND_KEYS:
+        if key in values and final.get(key) == values[key]:
+            written[key] = digest(values[key])
+    written_path.parent.mkdir(exist_ok=True)
+    written_path.write_text(json.dumps(written, indent=2, sort_keys=True) + "\n")
+
+
+def ignore_env_local(project_dir: Path) -> bool:
+    """Make sure git never picks up the secrets; True when .gitignore changed."""
+    path = project_dir / ".gitignore"
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    if any(line.strip() in (".env.local", "/.env.local") for line in text.splitlines()):
+        return False
+    separator = "" if not text or text.endswith("\n") else "\n"
+    path.write_text(text + separator + ".env.local\n", encoding="utf-8")
+    return True
 
 
 def _is_stale(key: str, value: str) -> bool:
@@ -385,6 +419,9 @@ def link(
     write_files(project_dir, scaffold_files(project_dir), report)
     merge_env_example(project_dir)
     merge_env_local(project_dir, filled_env(backend), report)
+    had_ignore_file = (project_dir / ".gitignore").exists()
+    if ignore_env_local(project_dir):
+        (report.replaced if had_ignore_file else report.created).append(".gitignore")
     app = existing_app(project_dir)
     report.app = app or "app:app"
     report.dependency_added = add_dependency(project_dir, report.app)
