@@ -7,24 +7,21 @@ exit non-zero; ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import logging
 import os
-import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-import uvicorn
 from rich.console import Console
 from rich.table import Table
 
-from rowgate import __version__
+from rowgate import __version__, serving
 from rowgate.config import (
     Settings,
     load_settings,
@@ -565,7 +562,7 @@ def run_app(
         host, port = settings.app_host_port
         sys.path.insert(0, str(project_dir))
         _check_ports([(host, port, "BETTER_AUTH_URL")])
-        asyncio.run(_serve_all([(_load_app(target), host, port)]))
+        serving.serve([(_load_app(target), host, port)], access_log=_state["debug"])
 
 
 def _load_app(target: str) -> Any:
@@ -619,7 +616,7 @@ def serve(
         bind = (host or default_host, port or default_port)
         _check_ports([(*bind, "INSFORGE_BASE_URL or --port")])
         backend = create_backend(settings)
-        asyncio.run(_serve_all([(backend, *bind)]))
+        serving.serve([(backend, *bind)], access_log=_state["debug"])
 
 
 def _ensure_local_env(project_dir: Path) -> list[str]:
@@ -698,63 +695,7 @@ def _run_demo(settings: Settings) -> None:
         console.print(f"\n  App      {settings.better_auth_url}")
         console.print(f"  Backend  {settings.insforge_base_url}\n")
 
-    asyncio.run(_serve_all(servers, on_ready=ready))
-
-
-async def _serve_all(
-    servers: list[tuple[Any, str, int]], on_ready: Callable[[], None] | None = None
-) -> None:
-    """Serve several apps in one loop; Ctrl-C or SIGTERM stops all of them cleanly."""
-    instances = [_Server(app, host, port) for app, host, port in servers]
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, _stop_all, instances)
-    tasks = [asyncio.create_task(s.serve()) for s in instances]
-    while not all(s.started for s in instances) and not any(t.done() for t in tasks):
-        await asyncio.sleep(0.05)
-    if all(s.started for s in instances) and on_ready is not None:
-        on_ready()
-
-    # When one server stops, by signal or failure, the others follow.
-    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    _stop_all(instances)
-    await asyncio.gather(*tasks, return_exceptions=True)
-    if not all(s.started for s in instances):
-        raise RowgateError("a server failed to start; see the log above")
-
-
-def _stop_all(instances: list[_Server]) -> None:
-    for server in instances:
-        server.should_exit = True
-
-
-class _Server(uvicorn.Server):
-    """A uvicorn server that leaves signal handling to ``_serve_all``."""
-
-    def __init__(self, app: Any, host: str, port: int) -> None:
-        # log_config=None: uvicorn logs through the CLI's one handler and format.
-        super().__init__(
-            uvicorn.Config(
-                app,
-                host=host,
-                port=port,
-                log_level="info",
-                lifespan="on",
-                log_config=None,
-            )
-        )
-
-    async def startup(self, sockets: list[Any] | None = None) -> None:
-        # uvicorn exits the process when it cannot bind; here the other servers
-        # must stop too, so a failed start only ends this server.
-        try:
-            await super().startup(sockets=sockets)
-        except SystemExit:
-            self.should_exit = True
-
-    @contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
+    serving.serve(servers, access_log=_state["debug"], on_ready=ready)
 
 
 def main() -> None:

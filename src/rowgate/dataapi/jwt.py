@@ -61,9 +61,9 @@ def authenticate(
         token.encode(), config.anon_key.encode()
     ):
         return anonymous(config)
-    if config.anon_key_check is not None and config.anon_key_check(token):
-        return anonymous(config)
     if token.startswith("anon_"):
+        if config.anon_key_check is not None and config.anon_key_check(token):
+            return anonymous(config)
         # Not a JWT at all: say what it looks like rather than "Expected 3 parts".
         raise AuthError("PGRST301", "Invalid or retired anon key")
     claims = verify(token, config, now)

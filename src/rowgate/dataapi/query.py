@@ -16,6 +16,7 @@ Every main statement returns one row: ``total`` (or NULL), ``page_total``,
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -101,14 +102,22 @@ def settings_statement(
     }
     if timezone is not None:
         values["timezone"] = timezone
-    binder = _Binder()
+    params = {f"p{index}": value for index, value in enumerate(values.values())}
+    return Statement(_settings_query(tuple(values)), params)
+
+
+@functools.lru_cache(maxsize=8)
+def _settings_query(names: tuple[str, ...]) -> sql.Composable:
+    """The settings statement for ``names``: its text depends on the names only,
+    so it is composed once instead of on every request."""
     calls = [
         sql.SQL("pg_catalog.set_config({}, {}, true)").format(
-            sql.Literal(name), binder.bind(value)
+            sql.Literal(name), sql.Placeholder(f"p{index}")
         )
-        for name, value in values.items()
+        for index, name in enumerate(names)
     ]
-    return Statement(sql.SQL("SELECT ") + sql.SQL(", ").join(calls), binder.params)
+    composed = sql.SQL("SELECT ") + sql.SQL(", ").join(calls)
+    return sql.SQL(composed.as_string())
 
 
 def pre_request_statement(name: Sequence[str]) -> Statement:
