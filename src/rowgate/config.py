@@ -178,6 +178,9 @@ class Settings:
         shown: dict[str, str] = {}
         for field in fields(self):
             value = getattr(self, field.name)
+            if value is None:
+                shown[field.name] = "(not set)"
+                continue
             text = ",".join(value) if isinstance(value, tuple) else str(value)
             shown[field.name] = _mask(text) if field.name in _SECRET_FIELDS else text
         if self.database_url:
@@ -245,6 +248,12 @@ def _check_url(name: str, value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{name} must be an absolute http(s) URL, got {value!r}")
+    try:
+        parts.port  # noqa: B018 -- urlsplit checks the port only when asked
+    except ValueError:
+        raise ConfigError(
+            f"{name} has no valid port (1-65535), got {value!r}"
+        ) from None
     return value.rstrip("/")
 
 

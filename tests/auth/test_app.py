@@ -80,3 +80,31 @@ async def test_oversized_body_is_413(client: httpx.AsyncClient) -> None:
         headers={"Content-Type": "application/json"},
     )
     assert response.status_code == 413
+
+
+async def test_the_error_page_explains_the_code_as_text(
+    client: httpx.AsyncClient,
+) -> None:
+    known = await client.get("/api/auth/error", params={"error": "INVALID_TOKEN"})
+    hostile = await client.get(
+        "/api/auth/error", params={"error": "<script>alert(1)</script>"}
+    )
+
+    assert known.status_code == 200
+    assert known.headers["content-type"].startswith("text/html")
+    assert "invalid or has already been used" in known.text
+    assert "<script>" not in hostile.text
+    assert "&lt;script&gt;" in hostile.text
+
+
+async def test_a_reset_link_without_a_callback_lands_on_the_error_page(
+    client: httpx.AsyncClient,
+) -> None:
+    # A link mailed without redirectTo carries an empty callbackURL.
+    response = await client.get(
+        "/api/auth/reset-password/not-a-real-token", params={"callbackURL": ""}
+    )
+    assert response.status_code == 302
+    landing = await client.get(response.headers["location"])
+    assert landing.status_code == 200
+    assert "Sign-in problem" in landing.text

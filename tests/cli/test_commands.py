@@ -141,6 +141,39 @@ def test_new_creates_the_next_empty_file(tmp_path: Path) -> None:
     assert created.read_text() == ""
 
 
+def test_the_first_new_file_keeps_the_migrations_already_applied(
+    tmp_path: Path, empty_database_url: str
+) -> None:
+    env = {"DATABASE_URL": empty_database_url}
+    assert run(tmp_path, "setup", **env).returncode == 0
+    created = run(tmp_path, "db", "migrations", "new", "add-comments", **env)
+    (tmp_path / "migrations" / "0003_add-comments.sql").write_text(
+        "CREATE TABLE public.comments (id int);"
+    )
+    applied = run(tmp_path, "db", "migrations", "up", "--all", **env)
+    status = run(tmp_path, "db", "migrations", "status", **env)
+
+    assert created.returncode == 0, created.stderr
+    assert sorted(p.name for p in (tmp_path / "migrations").iterdir()) == [
+        "0001_better-auth-bootstrap.sql",
+        "0002_posts.sql",
+        "0003_add-comments.sql",
+    ]
+    assert applied.returncode == 0, applied.stderr
+    assert "Applied 1 migration file(s)." in applied.stdout
+    assert "drift" not in status.stdout + status.stderr
+    assert status.stdout.count("applied") == 3
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:7130x", "http://127.0.0.1:99999"],
+)
+def test_a_bad_port_in_a_url_setting_is_one_line(tmp_path: Path, url: str) -> None:
+    line = one_line_error(run(tmp_path, "serve", INSFORGE_BASE_URL=url))
+    assert "INSFORGE_BASE_URL has no valid port" in line
+
+
 @pytest.mark.parametrize(
     "args",
     [

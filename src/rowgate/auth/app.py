@@ -249,15 +249,16 @@ def _unsupported(content_type: str, allowed: tuple[str, ...]) -> APIError:
 
 
 def _render(reply: routes.Reply) -> Response:
-    content = (
-        ""  # redirects and bare refusals go out with an empty body
-        if reply.body is MISSING
-        else json.dumps(reply.body, ensure_ascii=False, separators=(",", ":"))
-    )
+    media_type = "application/json"
+    if isinstance(reply.body, routes.Html):
+        content = reply.body.text
+        media_type = "text/html; charset=utf-8"
+    elif reply.body is MISSING:
+        content = ""  # redirects and bare refusals go out with an empty body
+    else:
+        content = json.dumps(reply.body, ensure_ascii=False, separators=(",", ":"))
     response = Response(
-        content=content.encode("utf-8"),
-        status_code=reply.status,
-        media_type="application/json",
+        content=content.encode("utf-8"), status_code=reply.status, media_type=media_type
     )
     _add_headers(response, reply.headers)
     for cookie in reply.cookies:

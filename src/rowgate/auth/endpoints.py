@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from rowgate.auth import email_verification, password_reset, routes, user_updates
+from rowgate.auth import (
+    email_verification,
+    error_page,
+    password_reset,
+    routes,
+    user_updates,
+)
 from rowgate.auth.routes import FORM, JSON, Endpoint
 
 ROUTES: dict[tuple[str, str], Endpoint] = {
@@ -20,6 +26,7 @@ ROUTES: dict[tuple[str, str], Endpoint] = {
     ("GET", "/get-session"): Endpoint(routes.get_session),
     ("POST", "/get-session"): Endpoint(routes.get_session),
     ("GET", "/ok"): Endpoint(routes.ok),
+    ("GET", "/error"): Endpoint(error_page.error_page),
     ("GET", "/list-sessions"): Endpoint(routes.list_sessions),
     ("POST", "/revoke-session"): Endpoint(routes.revoke_session),
     ("POST", "/revoke-sessions"): Endpoint(routes.revoke_sessions),

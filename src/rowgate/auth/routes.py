@@ -50,6 +50,13 @@ class AuthRequest:
     params: Mapping[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Html:
+    """A body that is a page, not JSON."""
+
+    text: str
+
+
 @dataclass
 class Reply:
     """An endpoint's answer; a ``MISSING`` body goes out empty (redirects)."""

@@ -276,13 +276,34 @@ def migrations_new(
     """Create the next empty migration file in migrations/."""
     with _friendly_errors():
         folder = project_dir / "migrations"
+        if not folder.is_dir():
+            _adopt_default_migrations(project_dir)
         files = migration_files.discover(folder)
         filename = migration_files.next_filename(files, name, applied_head=0)
-        folder.mkdir(exist_ok=True)
         path = folder / filename
         with path.open("x", encoding="utf-8"):
             pass
         console.print(f"Created migration file {path.relative_to(project_dir)}")
+
+
+def _adopt_default_migrations(project_dir: Path) -> None:
+    """Give a project without ``migrations/`` the files it has been using.
+
+    Such a project runs the built-in bootstrap and the demo's migrations; once the
+    folder exists it runs only what the folder holds, so those files move in
+    first, unchanged (same checksums), and the new file is numbered after them.
+    """
+    from rowgate.provision import project_migrations
+
+    defaults = project_migrations(project_dir)
+    folder = project_dir / "migrations"
+    folder.mkdir()
+    for migration in defaults:
+        (folder / migration.filename).write_text(migration.sql, encoding="utf-8")
+    console.print(
+        "Copied the migrations this project was using into migrations/: "
+        + ", ".join(m.filename for m in defaults)
+    )
 
 
 # -- auth and setup -----------------------------------------------------------------
@@ -693,7 +714,8 @@ def _run_demo(settings: Settings) -> None:
 
     def ready() -> None:
         console.print(f"\n  App      {settings.better_auth_url}")
-        console.print(f"  Backend  {settings.insforge_base_url}\n")
+        console.print(f"  Backend  {settings.insforge_base_url}")
+        console.print(f"  Studio   {settings.insforge_base_url}/studio\n")
 
     serving.serve(servers, access_log=_state["debug"], on_ready=ready)
 
