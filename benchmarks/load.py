@@ -1,4 +1,4 @@
-"""The bounded mixed-load test of issue #7: sign-in, get-session, bridge and data
+"""The bounded mixed-load test: sign-in, get-session, bridge and data
 API reads and writes on loopback for a fixed time.
 
 A fixed number of virtual users each loop over one round of their own: now and

@@ -1,4 +1,4 @@
-"""The six measurements of issue #8, each a function from a ``Bench`` to a
+"""The six side-by-side measurements, each a function from a ``Bench`` to a
 ``PairResult`` that says what was compared, the ratio and whether its target
 was met.
 """

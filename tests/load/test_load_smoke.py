@@ -1,4 +1,4 @@
-"""A short run of the mixed-load benchmark (issue #7, area 7): sign-in,
+"""A short run of the mixed-load benchmark: sign-in,
 get-session, bridge and data API reads and writes from several users at once
 against real servers, with no errors and no connection left behind.
 

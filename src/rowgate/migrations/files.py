@@ -219,7 +219,7 @@ def split_statements(text: str) -> list[str]:
 
 # Statements that end or open a transaction. Inside a file that runs in one
 # transaction, a COMMIT makes everything before it permanent even if a later
-# statement fails, which breaks all-or-nothing (#7).
+# statement fails, which breaks all-or-nothing.
 _TRANSACTION_CONTROL = re.compile(
     r"(BEGIN|COMMIT|END|ABORT|START\s+TRANSACTION|PREPARE\s+TRANSACTION"
     r"|ROLLBACK(?!\s+(TO|PREPARED)\b))\b",

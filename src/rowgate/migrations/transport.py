@@ -71,7 +71,7 @@ class DirectTransport:
         # A runner killed mid-statement leaves its server process running that
         # statement, holding the advisory lock, until the statement ends (hours for
         # a big index); its work is rolled back anyway. Have the server check the
-        # socket so the next runner gets the lock within seconds (#7).
+        # socket so the next runner gets the lock within seconds.
         if self.conn.info.server_version >= CLIENT_CHECK_SINCE:
             self.conn.execute(
                 "SELECT set_config('client_connection_check_interval', %s, false)",
