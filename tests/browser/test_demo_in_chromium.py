@@ -6,9 +6,11 @@ would do. Screenshots of every page go to ``artifacts/screenshots/``.
 
 from __future__ import annotations
 
+import re
 import secrets
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -197,3 +199,61 @@ def test_studio_shows_users_to_the_admin_and_refuses_a_user(
         expect(page.locator("#rows")).to_contain_text("••••")
     finally:
         admin.close()
+
+
+def logged_reset_link(stack: Stack, email: str) -> str:
+    """The reset link ``rowgate dev`` printed for ``email`` (its console mail)."""
+    pattern = re.compile(
+        re.escape(email) + r": (http://\S+/api/auth/reset-password/\S+)"
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        found = pattern.findall(stack.output())
+        if found:
+            return str(found[-1])
+        time.sleep(0.1)
+    raise AssertionError(f"no reset link for {email} in the dev log")
+
+
+def test_a_forgotten_password_is_reset_from_the_logged_link(
+    stack: Stack, context: BrowserContext
+) -> None:
+    page = context.new_page()
+    email = sign_up(page, stack, "Erin")
+    page.get_by_test_id("sign-out").click()
+    page.wait_for_url(f"{stack.app_url}/sign-in")
+
+    page.get_by_test_id("forgot-password-link").click()
+    page.wait_for_url(f"{stack.app_url}/forgot-password")
+    page.get_by_test_id("email").fill(email)
+    page.get_by_test_id("forgot-submit").click()
+    expect(page.get_by_test_id("form-notice")).to_be_visible()
+    shot(page, "09-forgot-password")
+
+    link = logged_reset_link(stack, email)
+    page.goto(link)
+    page.wait_for_url(re.compile(r".*/reset-password\?token=.+"))
+    page.get_by_test_id("password").fill("short")
+    page.get_by_test_id("reset-submit").click()
+    expect(page.get_by_test_id("password-error")).to_be_visible()
+    page.get_by_test_id("password").fill("a brand new password")
+    page.get_by_test_id("reset-submit").click()
+    page.wait_for_url(f"{stack.app_url}/sign-in?reset=1")
+    expect(page.get_by_test_id("form-notice")).to_contain_text("Password changed")
+    shot(page, "10-password-changed")
+
+    page.get_by_test_id("email").fill(email)
+    page.get_by_test_id("password").fill("a brand new password")
+    page.get_by_test_id("sign-in-submit").click()
+    page.wait_for_url(f"{stack.app_url}/")
+
+    # The link works once.
+    used = context.browser.new_context() if context.browser else None
+    assert used is not None
+    try:
+        again = used.new_page()
+        again.goto(link)
+        expect(again.get_by_test_id("form-error")).to_contain_text("already used")
+        expect(again.get_by_test_id("reset-submit")).to_be_disabled()
+    finally:
+        used.close()

@@ -241,3 +241,50 @@ async def test_the_data_helper_speaks_to_the_records_path(
     assert '"/api/database/records/"' in script
     assert 'credentials: "include"' in script
     assert '"return=representation"' in script
+
+
+async def test_sign_in_links_to_password_reset_and_confirms_a_change(
+    client: httpx.AsyncClient,
+) -> None:
+    plain = (await client.get("/sign-in")).text
+    after_reset = (await client.get("/sign-in?reset=1")).text
+
+    assert 'href="/forgot-password"' in plain
+    assert re.search(r'id="form-notice"[^>]*hidden', plain)
+    assert "Password changed" in after_reset
+    assert not re.search(r'id="form-notice"[^>]*hidden', after_reset)
+
+
+async def test_the_forgot_password_form_asks_the_auth_core_for_a_link(
+    client: httpx.AsyncClient,
+) -> None:
+    html = (await client.get("/forgot-password")).text
+    assert 'data-endpoint="/api/auth/request-password-reset"' in html
+    assert 'data-kind="forgot"' in html
+    for test_id in ("forgot-form", "email", "forgot-submit", "form-notice"):
+        assert f'data-testid="{test_id}"' in html, test_id
+
+
+async def test_the_reset_page_carries_the_token_escaped(
+    client: httpx.AsyncClient,
+) -> None:
+    good = (await client.get("/reset-password", params={"token": "abc123"})).text
+    hostile = (
+        await client.get("/reset-password", params={"token": '"><script>x</script>'})
+    ).text
+
+    assert 'data-token="abc123"' in good
+    assert 'data-endpoint="/api/auth/reset-password"' in good
+    assert "<script>x</script>" not in hostile
+    assert "&#34;&gt;&lt;script&gt;" in hostile
+
+
+@pytest.mark.parametrize(
+    "query", ["", "?error=INVALID_TOKEN", "?token=abc&error=INVALID_TOKEN"]
+)
+async def test_a_bad_reset_link_says_so_and_cannot_be_submitted(
+    client: httpx.AsyncClient, query: str
+) -> None:
+    html = (await client.get("/reset-password" + query)).text
+    assert "invalid or was already used" in html
+    assert re.search(r'id="reset-submit"[^>]*disabled', html)

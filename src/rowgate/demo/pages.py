@@ -1,4 +1,4 @@
-"""The demo app's pages: sign-up, sign-in and the signed-in user's posts.
+"""The demo app's pages: sign-up, sign-in, password reset and the user's posts.
 
 Pages are rendered on the server from Jinja2 templates (autoescaped) and driven by
 small scripts under ``/static``: the auth forms post JSON to ``/api/auth`` on this
@@ -66,21 +66,48 @@ def page_routes(config: PagesConfig, session_lookup: SessionLookup) -> list[Base
             return RedirectResponse("/sign-in", status_code=303)
         return render(request, "posts.html", user=user)
 
-    def auth_page(template: str) -> Callable[[Request], Awaitable[Response]]:
+    def auth_page(
+        template: str, context: Callable[[Request], dict[str, Any]] = lambda _r: {}
+    ) -> Callable[[Request], Awaitable[Response]]:
         async def page(request: Request) -> Response:
             if await session_lookup(request) is not None:
                 return RedirectResponse("/", status_code=303)
-            return render(request, template)
+            return render(request, template, **context(request))
 
         return page
 
     static = StaticFiles(packages=[("rowgate.demo", "static")])
     return [
         Route("/", home, name="home"),
-        Route("/sign-in", auth_page("sign_in.html"), name="sign_in"),
+        Route("/sign-in", auth_page("sign_in.html", _sign_in_context), name="sign_in"),
         Route("/sign-up", auth_page("sign_up.html"), name="sign_up"),
+        Route(
+            "/forgot-password",
+            auth_page("forgot_password.html"),
+            name="forgot_password",
+        ),
+        Route(
+            "/reset-password",
+            auth_page("reset_password.html", _reset_context),
+            name="reset_password",
+        ),
         Mount("/static", app=static, name="static"),
     ]
+
+
+def _sign_in_context(request: Request) -> dict[str, Any]:
+    changed = request.query_params.get("reset") == "1"
+    return {"notice": "Password changed. Sign in with the new one." if changed else ""}
+
+
+def _reset_context(request: Request) -> dict[str, Any]:
+    """The token a reset link carries, or why the link cannot be used (the auth
+    core sends ``?error=INVALID_TOKEN`` for a bad or used link)."""
+    token = request.query_params.get("token", "")
+    problem = ""
+    if request.query_params.get("error") or not token:
+        problem = "This reset link is invalid or was already used. Ask for a new one."
+    return {"token": token, "link_problem": problem}
 
 
 def _environment() -> jinja2.Environment:

@@ -1,11 +1,12 @@
 /*
- * auth.js — the sign-in and sign-up forms.
+ * auth.js — the sign-in, sign-up and password-reset forms.
  *
  * Posts the form as JSON to its data-endpoint on this origin (the auth core sets
- * the session cookie), goes to / on success, and otherwise shows the auth core's
- * `message` under the field it is about, or above the button when it concerns no
- * single field. Fields are checked here first so the common mistakes never leave
- * the page.
+ * the session cookie). On success sign-in and sign-up go to /, a reset request
+ * shows its confirmation, and a new password goes to /sign-in?reset=1; otherwise
+ * the auth core's `message` shows under the field it is about, or above the button
+ * when it concerns no single field. Fields are checked here first so the common
+ * mistakes never leave the page. data-kind says which form this is.
  */
 (function () {
   "use strict";
@@ -15,6 +16,8 @@
   var submit = form.querySelector("button[type=submit]");
   var idleLabel = submit.textContent;
   var formError = document.getElementById("form-error");
+  var notice = document.getElementById("form-notice");
+  var kind = form.dataset.kind || "session";
 
   // Which field an auth error code is about; codes not listed go above the button.
   var FIELD_OF_CODE = {
@@ -26,6 +29,8 @@
     INVALID_EMAIL: "email",
     EMAIL_NOT_VERIFIED: "email",
   };
+  // The reset form's input is "password"; the auth core calls it newPassword.
+  var FIELD_OF_BODY = { newPassword: "password" };
 
   function input(name) {
     return form.elements.namedItem(name);
@@ -52,12 +57,17 @@
   function problems(values) {
     var found = [];
     if ("name" in values && !values.name.trim()) found.push(["name", "Enter your name."]);
-    if (!values.email.trim()) found.push(["email", "Enter your email address."]);
-    else if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(values.email.trim()))
-      found.push(["email", "Enter a valid email address, like name@example.com."]);
-    if (!values.password) found.push(["password", "Enter your password."]);
-    else if (form.id === "sign-up-form" && values.password.length < 8)
-      found.push(["password", "Use at least 8 characters."]);
+    if ("email" in values) {
+      if (!values.email.trim()) found.push(["email", "Enter your email address."]);
+      else if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(values.email.trim()))
+        found.push(["email", "Enter a valid email address, like name@example.com."]);
+    }
+    if ("password" in values) {
+      var creating = form.id === "sign-up-form" || kind === "reset";
+      if (!values.password) found.push(["password", "Enter your password."]);
+      else if (creating && values.password.length < 8)
+        found.push(["password", "Use at least 8 characters."]);
+    }
     return found;
   }
 
@@ -66,9 +76,17 @@
     var message = (body && body.message) || form.dataset.failure + " (" + status + ").";
     var code = body && body.code;
     var prefixed = /^\[body\.(\w+)\]\s*(.*)$/.exec(message);
-    if (prefixed && input(prefixed[1])) return showError(prefixed[1], prefixed[2] || message);
+    var named = prefixed && (FIELD_OF_BODY[prefixed[1]] || prefixed[1]);
+    if (named && input(named)) return showError(named, prefixed[2] || message);
     if (status === 429) return showError(null, "Too many attempts. Wait a few seconds and try again.");
     showError(FIELD_OF_CODE[code] || null, message);
+  }
+
+  /* What the auth core expects for this form's values. */
+  function payload(values) {
+    if (kind === "forgot") return { email: values.email, redirectTo: "/reset-password" };
+    if (kind === "reset") return { newPassword: values.password, token: form.dataset.token };
+    return values;
   }
 
   function busy(on) {
@@ -96,7 +114,7 @@
       });
       return focusFirstError();
     }
-    values.email = values.email.trim();
+    if ("email" in values) values.email = values.email.trim();
     if ("name" in values) values.name = values.name.trim();
 
     busy(true);
@@ -105,13 +123,24 @@
         method: "POST",
         credentials: "same-origin",
         headers: { "Content-Type": "application/json", Accept: "application/json" },
-        body: JSON.stringify(values),
+        body: JSON.stringify(payload(values)),
       });
       var body = null;
       try {
         body = await response.json();
       } catch (_) {
         body = null;
+      }
+      if (response.ok && kind === "forgot") {
+        notice.textContent =
+          "If an account uses this address, a link to reset its password is on its way.";
+        notice.hidden = false;
+        busy(false);
+        return;
+      }
+      if (response.ok && kind === "reset") {
+        window.location.assign("/sign-in?reset=1");
+        return;
       }
       if (response.ok && body && body.user) {
         window.location.assign("/");
