@@ -206,6 +206,34 @@ def test_link_json_report(tmp_path: Path, backend: Settings) -> None:
     assert "auth_server.py" in report["created"]
 
 
+def test_link_json_reports_a_failure_as_json(tmp_path: Path, backend: Settings) -> None:
+    project = tmp_path / "json-wrong"
+    project.mkdir()
+    result = subprocess.run(
+        [
+            str(ROWGATE),
+            "link",
+            "--project-id",
+            "not-this-one",
+            "--api-base-url",
+            backend.insforge_base_url,
+            "--api-key",
+            backend.insforge_api_key,
+            "--json",
+            "-C",
+            str(project),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    report = json.loads(result.stdout)
+    assert result.returncode == 1
+    assert report["success"] is False
+    assert "not-this-one" in report["error"]
+
+
 def test_link_refuses_a_wrong_project_or_provider(
     tmp_path: Path, backend: Settings
 ) -> None:

@@ -124,13 +124,18 @@ class _OneLineFormatter(logging.Formatter):
 
 
 @contextmanager
-def _friendly_errors() -> Iterator[None]:
+def _friendly_errors(*, as_json: bool = False) -> Iterator[None]:
+    """Turn a ``RowgateError`` into one line on stderr (or, for ``--json``, one
+    JSON object on stdout) and exit 1; ``--debug`` lets the traceback through."""
     try:
         yield
     except RowgateError as exc:
         if _state["debug"]:
             raise
-        errors.print(f"[red]error:[/red] {exc}", highlight=False)
+        if as_json:
+            print(json.dumps({"success": False, "error": str(exc)}))
+        else:
+            errors.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from None
 
 
@@ -475,7 +480,7 @@ def link_command(
     """Scaffold auth, the bridge, pages and data helpers into this project."""
     from rowgate.scaffold import link as scaffold
 
-    with _friendly_errors():
+    with _friendly_errors(as_json=json_output):
         scaffold.check_provider(auth)
         settings = _settings(project_dir)
         key = api_key or settings.insforge_api_key
