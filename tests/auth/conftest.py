@@ -9,6 +9,7 @@ import httpx
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
+from tests.auth.outbox import Outbox, mail_client
 from tests.auth.support import client_for
 
 
@@ -25,4 +26,19 @@ async def pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
 @pytest.fixture
 async def client(pool: AsyncConnectionPool) -> AsyncIterator[httpx.AsyncClient]:
     async with client_for(pool) as client:
+        yield client
+
+
+@pytest.fixture
+def outbox() -> Outbox:
+    """The reset and verification mails an app under test sent."""
+    return Outbox()
+
+
+@pytest.fixture
+async def mailer(
+    pool: AsyncConnectionPool, outbox: Outbox
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client for an app that mails into ``outbox``."""
+    async with mail_client(pool, outbox) as client:
         yield client

@@ -10,7 +10,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from rowgate.auth import cookie_cache
 from rowgate.auth.cookie_cache import b64url_decode, decode_compact, decode_jwt
-from rowgate.auth.options import CookieCacheOptions
+from rowgate.auth.options import AuthOptions, CookieCacheOptions, CookieCacheStrategy
 from tests.auth.support import (
     SECRET,
     client_for,
@@ -119,9 +119,9 @@ def test_js_json_escapes_as_json_stringify() -> None:
 # -- over HTTP ---------------------------------------------------------------
 
 
-def cached_options(strategy: str = "compact") -> object:
+def cached_options(strategy: CookieCacheStrategy = "compact") -> AuthOptions:
     return make_options(
-        cookie_cache=CookieCacheOptions(enabled=True, strategy=strategy)  # type: ignore[arg-type]
+        cookie_cache=CookieCacheOptions(enabled=True, strategy=strategy)
     )
 
 
@@ -135,7 +135,7 @@ def data_cookie(response: httpx.Response) -> str | None:
 async def test_sign_up_sets_the_copy_and_get_session_serves_it_without_the_row(
     pool: AsyncConnectionPool,
 ) -> None:
-    async with client_for(pool, cached_options()) as http:  # type: ignore[arg-type]
+    async with client_for(pool, cached_options()) as http:
         signed_up = await sign_up(http, unique_email("cache"))
         header = data_cookie(signed_up)
         token = signed_up.json()["token"]
@@ -153,7 +153,7 @@ async def test_sign_up_sets_the_copy_and_get_session_serves_it_without_the_row(
 async def test_copy_alone_without_a_signed_token_is_no_session(
     pool: AsyncConnectionPool,
 ) -> None:
-    async with client_for(pool, cached_options()) as http:  # type: ignore[arg-type]
+    async with client_for(pool, cached_options()) as http:
         await sign_up(http, unique_email("cache-alone"))
         del http.cookies["better-auth.session_token"]
         response = await http.get("/api/auth/get-session")
@@ -163,7 +163,7 @@ async def test_copy_alone_without_a_signed_token_is_no_session(
 async def test_get_session_from_the_database_refreshes_the_copy(
     pool: AsyncConnectionPool,
 ) -> None:
-    async with client_for(pool, cached_options("jwt")) as http:  # type: ignore[arg-type]
+    async with client_for(pool, cached_options("jwt")) as http:
         email = unique_email("cache-jwt")
         await sign_up(http, email)
         del http.cookies[DATA]
@@ -178,7 +178,7 @@ async def test_get_session_from_the_database_refreshes_the_copy(
 async def test_without_remember_me_the_copy_is_a_browser_session_cookie(
     pool: AsyncConnectionPool,
 ) -> None:
-    async with client_for(pool, cached_options()) as http:  # type: ignore[arg-type]
+    async with client_for(pool, cached_options()) as http:
         email = unique_email("cache-forget")
         await sign_up(http, email)
         signed_in = await sign_in(http, email, rememberMe=False)
@@ -187,7 +187,7 @@ async def test_without_remember_me_the_copy_is_a_browser_session_cookie(
 
 
 async def test_sign_out_expires_the_copy(pool: AsyncConnectionPool) -> None:
-    async with client_for(pool, cached_options()) as http:  # type: ignore[arg-type]
+    async with client_for(pool, cached_options()) as http:
         await sign_up(http, unique_email("cache-out"))
         signed_out = await http.post("/api/auth/sign-out", json={})
         after = await http.get("/api/auth/get-session")
@@ -201,7 +201,7 @@ async def test_a_copy_too_big_for_a_cookie_is_left_out(
     pool: AsyncConnectionPool,
 ) -> None:
     image = "https://img.example/" + "x" * 5000
-    async with client_for(pool, cached_options()) as http:  # type: ignore[arg-type]
+    async with client_for(pool, cached_options()) as http:
         signed_up = await sign_up(http, unique_email("big"), image=image)
     assert signed_up.status_code == 200
     assert data_cookie(signed_up) == (

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 from psycopg_pool import AsyncConnectionPool
@@ -33,19 +31,6 @@ BETTER_AUTH_EXPIRED = (
 @pytest.fixture(autouse=True)
 def no_delay_floor(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(email_verification, "ANONYMOUS_MIN_SECONDS", 0)
-
-
-@pytest.fixture
-def outbox() -> Outbox:
-    return Outbox()
-
-
-@pytest.fixture
-async def mailer(
-    pool: AsyncConnectionPool, outbox: Outbox
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with mail_client(pool, outbox) as client:
-        yield client
 
 
 async def _send(

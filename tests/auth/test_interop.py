@@ -35,7 +35,12 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from rowgate.auth.app import Auth
-from rowgate.auth.options import AuthOptions, CookieCacheOptions, RateLimitOptions
+from rowgate.auth.options import (
+    AuthOptions,
+    CookieCacheOptions,
+    CookieCacheStrategy,
+    RateLimitOptions,
+)
 from tests.conftest import throwaway_database
 
 INTEROP = Path(__file__).resolve().parents[1] / "interop"
@@ -365,10 +370,10 @@ def test_session_cookies_are_accepted_by_the_other_server(
 
 @pytest.mark.parametrize("strategy", ["compact", "jwt"])
 def test_cookie_cache_copies_are_read_by_the_other_server(
-    shared_database: str, strategy: str
+    shared_database: str, strategy: CookieCacheStrategy
 ) -> None:
     stamp = time.time_ns()
-    cache = CookieCacheOptions(enabled=True, strategy=strategy)  # type: ignore[arg-type]
+    cache = CookieCacheOptions(enabled=True, strategy=strategy)
     with (
         better_auth_server(shared_database, cache=strategy) as theirs,
         rowgate_server(shared_database, cache=cache) as ours,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -21,19 +20,6 @@ SENT = {
     " link",
 }
 INVALID_TOKEN = {"message": "Invalid token", "code": "INVALID_TOKEN"}
-
-
-@pytest.fixture
-def outbox() -> Outbox:
-    return Outbox()
-
-
-@pytest.fixture
-async def mailer(
-    pool: AsyncConnectionPool, outbox: Outbox
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with mail_client(pool, outbox) as client:
-        yield client
 
 
 async def _request(

@@ -31,7 +31,8 @@ def random_ip() -> str:
 def limited_auth(pool: AsyncConnectionPool, **changes: object) -> Auth:
     settings: dict[str, object] = {"enabled": True, "custom_rules": OK_RULE}
     settings.update(changes)
-    options = make_options(rate_limit=RateLimitOptions(**settings))  # type: ignore[arg-type]
+    limits = RateLimitOptions(**settings)  # type: ignore[arg-type]
+    options = make_options(rate_limit=limits)
     return Auth(options, pool)
 
 

@@ -30,7 +30,9 @@ def test_previous_secrets_must_differ_from_the_current_one() -> None:
         make_options(secret=NEW, previous_secrets=(NEW,))
     with pytest.raises(AuthConfigError):
         make_options(secret=NEW, previous_secrets=("",))
-    assert make_options(secret=NEW, previous_secrets=[OLD]).secrets == (NEW, OLD)  # type: ignore[arg-type]
+    # A list where a tuple is declared, as a caller might pass one.
+    listed = make_options(secret=NEW, previous_secrets=[OLD])
+    assert listed.secrets == (NEW, OLD)
 
 
 async def test_old_cookie_still_works_after_rotation(pool: AsyncConnectionPool) -> None:

@@ -67,6 +67,17 @@ ProjectDir = Annotated[
     ),
 ]
 
+ApiBaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--api-base-url", help="The backend's URL (default INSFORGE_BASE_URL)."
+    ),
+]
+ApiKey = Annotated[
+    str | None,
+    typer.Option("--api-key", help="The admin key (default INSFORGE_API_KEY)."),
+]
+
 _state: dict[str, bool] = {"debug": False}
 T = TypeVar("T")
 
@@ -380,16 +391,8 @@ def rotate_anon_key(
             help="How long the old key keeps working (0 retires it at once).",
         ),
     ] = 24,
-    api_base_url: Annotated[
-        str | None,
-        typer.Option(
-            "--api-base-url", help="The backend's URL (default INSFORGE_BASE_URL)."
-        ),
-    ] = None,
-    api_key: Annotated[
-        str | None,
-        typer.Option("--api-key", help="The admin key (default INSFORGE_API_KEY)."),
-    ] = None,
+    api_base_url: ApiBaseUrl = None,
+    api_key: ApiKey = None,
     project_dir: ProjectDir = Path("."),
 ) -> None:
     """Replace the anon key on the backend and in .env.local.
@@ -403,13 +406,9 @@ def rotate_anon_key(
 
     with _friendly_errors():
         settings = _settings(project_dir)
-        key = api_key or settings.insforge_api_key
-        base_url = (api_base_url or settings.insforge_base_url).rstrip("/")
-        if not key:
-            raise RowgateError(
-                "rotating the anon key needs the backend's admin key: pass --api-key "
-                "or set INSFORGE_API_KEY"
-            )
+        base_url, key = _backend_access(
+            settings, api_base_url, api_key, "rotating the anon key"
+        )
         try:
             response = httpx.post(
                 base_url + "/api/secrets/anon-key/rotate",
@@ -437,6 +436,19 @@ def rotate_anon_key(
         )
 
 
+def _backend_access(
+    settings: Settings, base_url: str | None, key: str | None, needed_by: str
+) -> tuple[str, str]:
+    """The backend's URL and admin key: the options, else the settings."""
+    key = key or settings.insforge_api_key
+    if not key:
+        raise RowgateError(
+            f"{needed_by} needs the backend's admin key: pass --api-key or set "
+            "INSFORGE_API_KEY"
+        )
+    return (base_url or settings.insforge_base_url).rstrip("/"), key
+
+
 def _message_of(response: Any) -> str:
     try:
         return str(response.json().get("message", response.text))
@@ -455,16 +467,8 @@ def link_command(
     auth: Annotated[
         str, typer.Option("--auth", help="The auth provider to scaffold.")
     ] = "better-auth",
-    api_base_url: Annotated[
-        str | None,
-        typer.Option(
-            "--api-base-url", help="The backend's URL (default INSFORGE_BASE_URL)."
-        ),
-    ] = None,
-    api_key: Annotated[
-        str | None,
-        typer.Option("--api-key", help="The admin key (default INSFORGE_API_KEY)."),
-    ] = None,
+    api_base_url: ApiBaseUrl = None,
+    api_key: ApiKey = None,
     json_output: Annotated[
         bool,
         typer.Option("--json", help="Print a JSON report; skip install and setup."),
@@ -483,13 +487,7 @@ def link_command(
     with _friendly_errors(as_json=json_output):
         scaffold.check_provider(auth)
         settings = _settings(project_dir)
-        key = api_key or settings.insforge_api_key
-        if not key:
-            raise RowgateError(
-                "link needs the backend's admin key: pass --api-key or set "
-                "INSFORGE_API_KEY"
-            )
-        base_url = api_base_url or settings.insforge_base_url
+        base_url, key = _backend_access(settings, api_base_url, api_key, "link")
         backend = scaffold.fetch_backend(base_url, key, project_id)
         report = scaffold.link(project_dir, backend)
         if json_output:
