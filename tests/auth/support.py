@@ -3,7 +3,9 @@ and the bridge the way a user's app does, and small request helpers."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+import unicodedata
 
 import httpx
 from psycopg_pool import AsyncConnectionPool
@@ -67,3 +69,19 @@ async def sign_in(
 
 def set_cookies(response: httpx.Response) -> list[str]:
     return response.headers.get_list("set-cookie")
+
+
+def recipe(password: str, salt_hex: str) -> str:
+    """Better Auth's password hash, written out independently of the product:
+    scrypt N=16384, r=16, p=1, 64 bytes, over the NFKC password, salted with the
+    salt's hex text."""
+    key = hashlib.scrypt(
+        unicodedata.normalize("NFKC", password).encode(),
+        salt=salt_hex.encode(),
+        n=16384,
+        r=16,
+        p=1,
+        dklen=64,
+        maxmem=64 * 1024 * 1024,
+    )
+    return key.hex()

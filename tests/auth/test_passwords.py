@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
-import unicodedata
 
 from rowgate.auth import passwords
+from tests.auth.support import recipe
 
 # Produced by better-auth 1.7.29's own hashPassword (better-auth/crypto).
 BETTER_AUTH_HASH = (
@@ -20,19 +19,6 @@ BETTER_AUTH_NFKC_HASH = (
     "ba059f009c9807afc96d997be4fc7ac2c0e64ba9d89daf4cb5c3b7d09c8a603c48ab39344"
     "871f4c670a65dcd"
 )
-
-
-def recipe(password: str, salt_hex: str) -> str:
-    key = hashlib.scrypt(
-        unicodedata.normalize("NFKC", password).encode(),
-        salt=salt_hex.encode(),
-        n=16384,
-        r=16,
-        p=1,
-        dklen=64,
-        maxmem=64 * 1024 * 1024,
-    )
-    return key.hex()
 
 
 def test_better_auth_hash_verifies() -> None:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
-import unicodedata
 
 import httpx
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from tests.auth.support import PASSWORD, set_cookies, sign_up, unique_email
+from tests.auth.support import PASSWORD, recipe, set_cookies, sign_up, unique_email
 
 USER_KEYS = ["name", "email", "emailVerified", "image", "createdAt", "updatedAt", "id"]
 ISO_MS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -49,17 +47,8 @@ async def test_stored_hash_verifies_with_the_recipe(
     ((account_id, provider, stored),) = rows
     assert (account_id, provider) == (user["id"], "credential")
     salt_hex, key_hex = stored.split(":")
-    key = hashlib.scrypt(
-        unicodedata.normalize("NFKC", PASSWORD).encode(),
-        salt=salt_hex.encode(),
-        n=16384,
-        r=16,
-        p=1,
-        dklen=64,
-        maxmem=64 * 1024 * 1024,
-    )
     assert len(stored) == 161
-    assert key.hex() == key_hex
+    assert recipe(PASSWORD, salt_hex) == key_hex
 
 
 async def test_duplicate_email_is_422(client: httpx.AsyncClient) -> None:

@@ -7,11 +7,9 @@ backend for data, exactly as two browsers would.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import tempfile
 import time
-import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ import jwt
 import psycopg
 import pytest
 
+from tests.auth.support import recipe
 from tests.conftest import throwaway_database
 from tests.e2e.stack import Stack, running_stack
 
@@ -179,16 +178,7 @@ def test_the_stored_hash_verifies_with_the_better_auth_recipe(stack: Stack) -> N
         ).fetchone()
     assert row is not None
     salt, key = row[0].split(":")
-    derived = hashlib.scrypt(
-        unicodedata.normalize("NFKC", password).encode(),
-        salt=salt.encode(),
-        n=16384,
-        r=16,
-        p=1,
-        dklen=64,
-        maxmem=64 * 1024 * 1024,
-    )
-    assert (len(salt), key) == (32, derived.hex())
+    assert (len(salt), key) == (32, recipe(password, salt))
 
 
 def forged(stack: Stack, secret: str | None = None, **claims: Any) -> dict[str, str]:
