@@ -7,9 +7,11 @@ from typing import Any
 
 import httpx
 from psycopg_pool import AsyncConnectionPool
+from starlette.applications import Starlette
+from starlette.routing import Mount
 
 from rowgate.dataapi.app import DataApi
-from tests.dataapi.conftest import bearer, new_user
+from tests.dataapi.conftest import BASE, CONFIG, bearer, new_user
 
 
 async def test_request_settings(client: httpx.AsyncClient) -> None:
@@ -77,3 +79,24 @@ async def test_failed_request_leaves_no_state(
         cur = await conn.execute("SELECT current_user, current_setting('role')")
         assert await cur.fetchone() == ("authenticator", "none")
         await conn.rollback()
+
+
+class BrokenPool:
+    """A pool with a fault of the API's own kind: not a database error."""
+
+    def connection(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug, not a database failure")
+
+
+async def test_an_internal_fault_still_answers_json(api: DataApi, caplog: Any) -> None:
+    broken = DataApi(CONFIG, BrokenPool())  # type: ignore[arg-type]
+    broken.cache = api.cache
+    app = Starlette(routes=[Mount("/api/database", app=broken)])
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
+        response = await http.get("/items?select=id")
+
+    assert response.status_code == 500
+    assert response.json()["code"] == "PGRSTX00"
+    assert "a bug" not in response.text  # the cause is logged, not sent
+    assert "a bug, not a database failure" in caplog.text

@@ -5,7 +5,9 @@ Paths are relative to the mount point (the backend mounts it at
 with ``/`` and ``/records`` describing what is exposed. Credentials are checked
 before anything else, so a refused token never costs a connection. The schema
 cache is loaded by ``startup`` and reloaded on ``NOTIFY pgrst, 'reload schema'``
-when a listen connection string is given.
+when a listen connection string is given. Tokens that verified and reads already
+planned are remembered (``jwt.TokenCache``, ``plan_cache.PlanCache``): a client
+repeating itself pays for the transaction and little else.
 """
 
 from __future__ import annotations
@@ -28,16 +30,17 @@ from rowgate.dataapi.errors import (
     SchemaCacheError,
     UnavailableError,
 )
-from rowgate.dataapi.jwt import Identity, authenticate
+from rowgate.dataapi.jwt import Identity, TokenCache, authenticate
 from rowgate.dataapi.openapi import openapi_document
 from rowgate.dataapi.plan import make_plan
+from rowgate.dataapi.plan_cache import PlanCache, Prepared
 from rowgate.dataapi.query import (
     estimate_statement,
     main_statement,
     pre_request_statement,
     settings_statement,
 )
-from rowgate.dataapi.request import ApiRequest, parse_request
+from rowgate.dataapi.request import ApiRequest, header_map, parse_request
 from rowgate.dataapi.response import (
     JSON_TYPE,
     Response,
@@ -70,6 +73,8 @@ class DataApi:
         self.pool = pool
         self.listen_conninfo = listen_conninfo
         self.cache: schema_cache.SchemaCache | None = None
+        self.tokens = TokenCache()
+        self.plans = PlanCache()
         self._tasks: list[asyncio.Task[None]] = []
         self._dirty = asyncio.Event()
 
@@ -155,6 +160,11 @@ class DataApi:
             response = await self.handle(scope, body)
         except ApiError as error:
             response = error_response(error, head=head)
+        except Exception:
+            # A fault of ours: the client still gets the API's JSON error shape.
+            logger.exception("data API failed on %s %s", scope["method"], scope["path"])
+            fault = ApiError("PGRSTX00", "Internal error.")
+            response = error_response(fault, head=head)
         await _send(send, response, head=head)
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
@@ -174,22 +184,31 @@ class DataApi:
             (k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]
         ]
         authorization = [v for k, v in headers if k.lower() == "authorization"]
-        identity = authenticate(authorization, self.config, time.time())
+        identity = authenticate(authorization, self.config, time.time(), self.tokens)
         cache = self._switchable(identity)
 
+        method: str = scope["method"]
+        path = _relative_path(scope)
+        query_string = scope.get("query_string", b"").decode("latin-1")
+        by_name = header_map(headers)
+        key = self.plans.key(method, path, query_string, by_name, body)
+        prepared = self.plans.get(cache, key) if key is not None else None
+        if prepared is not None:
+            return await self._execute(
+                prepared.for_headers(by_name), prepared, identity
+            )
+
         req = parse_request(
-            scope["method"],
-            _relative_path(scope),
-            scope.get("query_string", b"").decode("latin-1"),
-            headers,
-            body,
-            self.config.schemas,
+            method, path, query_string, headers, body, self.config.schemas
         )
         if req.method == "OPTIONS":
             return Response(200, [("Allow", allowed_methods(req, cache))])
         if req.target.kind == "root":
             return openapi_document(req, cache)
-        return await self._execute(req, identity, cache)
+        prepared = self._prepare(req, cache)
+        if key is not None:
+            self.plans.put(cache, key, prepared)
+        return await self._execute(req, prepared, identity)
 
     def _switchable(self, identity: Identity) -> schema_cache.SchemaCache:
         cache = self.cache
@@ -205,24 +224,35 @@ class DataApi:
             )
         return cache
 
-    async def _execute(
-        self, req: ApiRequest, identity: Identity, cache: schema_cache.SchemaCache
-    ) -> Response:
+    def _prepare(self, req: ApiRequest, cache: schema_cache.SchemaCache) -> Prepared:
         config = self.config
         plan = make_plan(req, cache, config.max_rows, tx_end=config.tx_end)
+        estimate = estimate_statement(plan)
+        return Prepared(
+            req,
+            plan,
+            main_statement(plan).rendered(),
+            estimate.rendered() if estimate is not None else None,
+        )
+
+    async def _execute(
+        self, req: ApiRequest, prepared: Prepared, identity: Identity
+    ) -> Response:
+        config = self.config
+        plan = prepared.plan
         before = []
         if config.pre_request is not None:
             before.append(pre_request_statement(config.pre_request_name))
         result = await tx.run(
             self.pool,
             settings_statement(identity, req, req.method, plan.timezone),
-            main_statement(plan),
+            prepared.main,
             read_only=plan.read_only,
             anonymous=identity.role == config.anon_role,
             check=check_result(plan),
             before=before,
             rollback=plan.rollback,
-            estimate=estimate_statement(plan),
+            estimate=prepared.estimate,
         )
         return render(req, plan, result)
 

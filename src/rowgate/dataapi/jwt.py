@@ -4,12 +4,17 @@ Only HS256 with the project secret is accepted. The role comes from the ``role``
 claim and must be in the configured allow-list (a token without one is anonymous);
 anything else is refused here, before a connection is even taken. Messages follow
 PostgREST 12.2, which answers every token problem with PGRST301.
+
+A client sends the same token with every request until it expires, so tokens that
+verified are remembered (``TokenCache``): a repeat skips the signature and the
+decoding, never the time checks.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
@@ -31,10 +36,37 @@ class Identity:
     role: str
     claims: dict[str, Any]
 
-    @property
+    @functools.cached_property
     def claims_json(self) -> str:
         # Compact and unescaped so that claims round-trip into Postgres exactly.
         return json.dumps(self.claims, ensure_ascii=False, separators=(",", ":"))
+
+
+class TokenCache:
+    """Identities of tokens that verified, by the token's exact text.
+
+    The same text carries the same signature, so a hit is as good as verifying
+    again under the same secret (a cache belongs to one ``DataApiConfig``). Only
+    successes are kept, at most ``capacity`` of them; the oldest goes first.
+    """
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self.capacity = capacity
+        self._identities: dict[str, Identity] = {}
+
+    def get(self, token: str) -> Identity | None:
+        return self._identities.get(token)
+
+    def put(self, token: str, identity: Identity) -> None:
+        if len(self._identities) >= self.capacity:
+            del self._identities[next(iter(self._identities))]
+        self._identities[token] = identity
+
+    def discard(self, token: str) -> None:
+        self._identities.pop(token, None)
+
+    def __len__(self) -> int:
+        return len(self._identities)
 
 
 def anonymous(config: DataApiConfig) -> Identity:
@@ -42,7 +74,10 @@ def anonymous(config: DataApiConfig) -> Identity:
 
 
 def authenticate(
-    authorization: Sequence[str], config: DataApiConfig, now: float
+    authorization: Sequence[str],
+    config: DataApiConfig,
+    now: float,
+    tokens: TokenCache | None = None,
 ) -> Identity:
     """The identity for a request's ``Authorization`` header values."""
     if not authorization:
@@ -66,8 +101,18 @@ def authenticate(
             return anonymous(config)
         # Not a JWT at all: say what it looks like rather than "Expected 3 parts".
         raise AuthError("PGRST301", "Invalid or retired anon key")
+    if tokens is not None and (known := tokens.get(token)) is not None:
+        try:
+            check_times(known.claims, now, config.clock_skew)
+        except AuthError:
+            tokens.discard(token)
+            raise
+        return known
     claims = verify(token, config, now)
-    return Identity(claim_role(claims, config), claims)
+    identity = Identity(claim_role(claims, config), claims)
+    if tokens is not None:
+        tokens.put(token, identity)
+    return identity
 
 
 def verify(token: str, config: DataApiConfig, now: float) -> dict[str, Any]:

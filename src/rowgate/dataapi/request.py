@@ -237,9 +237,9 @@ def parse_request(
     """Parse one request whose ``path`` is relative to the data API's mount."""
     verb = _method(method)
     target = parse_target(path)
-    header_map = _header_map(headers)
+    by_name = header_map(headers)
     pairs = tuple(parse_qsl(query_string, keep_blank_values=True))
-    schema, negotiated = _schema(verb, header_map, schemas)
+    schema, negotiated = _schema(verb, by_name, schemas)
 
     return ApiRequest(
         method=verb,
@@ -250,12 +250,12 @@ def parse_request(
             pairs, rpc_read=target.kind == "rpc" and verb in ("GET", "HEAD")
         ),
         prefs=parse_prefer(_all(headers, "prefer")),
-        media=negotiate_media(header_map.get("accept", "*/*"), target),
-        content_type=_content_type(header_map.get("content-type")),
-        range=parse_range(header_map.get("range")) if verb == "GET" else None,
+        media=negotiate_media(by_name.get("accept", "*/*"), target),
+        content_type=_content_type(by_name.get("content-type")),
+        range=parse_range(by_name.get("range")) if verb == "GET" else None,
         body=body,
-        headers=header_map,
-        cookies=parse_cookies(header_map.get("cookie", "")),
+        headers=by_name,
+        cookies=parse_cookies(by_name.get("cookie", "")),
         query_pairs=pairs,
     )
 
@@ -281,7 +281,8 @@ def parse_target(path: str) -> Target:
     raise RequestError("PGRST125", "Invalid path specified in request URL")
 
 
-def _header_map(headers: Sequence[tuple[str, str]]) -> dict[str, str]:
+def header_map(headers: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """Headers by lower-cased name; repeated ones joined with ``, ``."""
     merged: dict[str, str] = {}
     for name, value in headers:
         key = name.lower()
