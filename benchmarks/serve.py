@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 import uvicorn
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from rowgate import serving
 from rowgate.auth import passwords
@@ -30,7 +30,7 @@ from rowgate.demo.app import create_app
 KINDS = ("app", "backend")
 
 
-def build(kind: str) -> Starlette:
+def build(kind: str) -> ASGIApp:
     settings = load_settings_from_env(Path.cwd())
     if kind == "app":
         return create_app(settings)
