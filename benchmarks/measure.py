@@ -113,9 +113,15 @@ class Side:
 
 
 def alternate(loads: dict[str, Load], rounds: int) -> dict[str, Side]:
-    """Run each load once per round, in turn, and collect the rounds by label."""
+    """Run each load once per round, in turn, and collect the rounds by label.
+
+    Every other round runs the loads in reverse order (AB BA AB ...), so that a
+    machine slowly getting busier or quieter does not favour whichever side
+    always goes first.
+    """
     sides = {label: Side(label) for label in loads}
-    for _ in range(rounds):
-        for label, load in loads.items():
+    order = list(loads.items())
+    for index in range(rounds):
+        for label, load in order if index % 2 == 0 else reversed(order):
             sides[label].rounds.append(run(load))
     return sides
