@@ -251,3 +251,33 @@ CREATE FUNCTION public.byte_count(bytea) RETURNS integer
     LANGUAGE sql IMMUTABLE AS $$ SELECT length($1) $$;
 CREATE FUNCTION public.xml_root(xml) RETURNS text
     LANGUAGE sql IMMUTABLE AS $$ SELECT (xpath('name(/*)', $1))[1]::text $$;
+
+-- Views: their keys and relationships come from the tables they show. The notes
+-- table lives in a schema the API does not expose; only its view is reachable.
+CREATE SCHEMA hidden AUTHORIZATION dataapi_owner;
+CREATE TABLE hidden.item_notes (
+    item_id integer PRIMARY KEY REFERENCES public.items (id),
+    note text NOT NULL
+);
+INSERT INTO hidden.item_notes VALUES (1, 'keeps a week'), (3, 'peel first');
+ALTER TABLE hidden.item_notes OWNER TO dataapi_owner;
+
+CREATE VIEW public.item_notes AS SELECT item_id, note FROM hidden.item_notes;
+CREATE VIEW public.cheap_items AS
+    SELECT id AS item_id, name, price, upper(name) AS loud FROM public.items
+    WHERE price < 1;
+-- A view on a view, and one that shows its key only through an expression.
+CREATE VIEW public.cheap_names AS SELECT item_id, name FROM public.cheap_items;
+CREATE VIEW public.item_labels AS SELECT id::text AS item_id, name FROM public.items;
+-- A join: each side's keys are shown by the columns that come from it.
+CREATE VIEW public.shop_stock AS
+    SELECT s.id AS shop, st.item_id, (SELECT 1) AS one
+    FROM public.shops s JOIN public.item_shops st ON st.shop_id = s.id;
+
+ALTER VIEW public.item_notes OWNER TO dataapi_owner;
+ALTER VIEW public.cheap_items OWNER TO dataapi_owner;
+ALTER VIEW public.cheap_names OWNER TO dataapi_owner;
+ALTER VIEW public.item_labels OWNER TO dataapi_owner;
+ALTER VIEW public.shop_stock OWNER TO dataapi_owner;
+GRANT SELECT ON public.item_notes, public.cheap_items, public.cheap_names,
+    public.item_labels, public.shop_stock TO anon, authenticated;

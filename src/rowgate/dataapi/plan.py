@@ -415,7 +415,8 @@ def find_relationship(
     found = [
         rel
         for rel in _relationships(cache, origin)
-        if _names_target(rel, name) and (hint is None or _matches_hint(rel, hint))
+        if _names_target(cache, rel, name)
+        and (hint is None or _matches_hint(rel, hint))
     ]
     if not found:
         raise SchemaCacheError(
@@ -474,20 +475,28 @@ def _many_to_many(cache: SchemaCache, origin: tuple[str, str]) -> list[Relations
     return rels
 
 
-def _names_target(rel: Relationship, name: str) -> bool:
+def _names_target(cache: SchemaCache, rel: Relationship, name: str) -> bool:
+    """The target by its name; a table also by the key's name or its one column.
+
+    A key's name and column stand for the table it references only: a view
+    showing the same key is named by its own name, as in PostgREST.
+    """
     fk = rel.foreign_key
     if name == rel.target[1]:
         return True
     if rel.junction is not None:
         return False
+    target = cache.table(*rel.target)
+    if target is not None and target.is_view:
+        return False
     return name == fk.name or (rel.through_origin and fk.columns == (name,))
 
 
 def _matches_hint(rel: Relationship, hint: str) -> bool:
+    """A hint names the key (or one of its columns), or a junction table."""
     fk = rel.foreign_key
     if rel.junction is not None:
-        to_origin, to_target = rel.junction
-        return hint in (to_origin.table, to_origin.name, to_target.name)
+        return hint == rel.junction[0].table
     return hint == fk.name or (hint,) in (fk.columns, fk.ref_columns)
 
 

@@ -6,15 +6,26 @@ time zone names Postgres knows. The
 planner works from this snapshot only, so a request naming anything outside the
 exposed schemas is refused before SQL is built. ``load`` is the one place here
 that talks to Postgres; the rest are plain, immutable types.
+
+Views get the keys of the tables they show, as PostgREST gives them: a view that
+shows every column of a base table's primary key, unchanged, has that key, and
+every foreign key whose columns a view shows links the view too, on either side
+(table to view, view to table, view to view). The base tables may live in a
+schema that is not exposed; views on views are followed down to the tables.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from psycopg import AsyncConnection
+
+from rowgate.dataapi.view_sources import NodeTreeError, column_origins
+
+logger = logging.getLogger("rowgate.dataapi")
 
 _TABLES = """
 SELECT n.nspname, c.relname, c.relkind::text
@@ -41,6 +52,8 @@ WHERE a.attnum > 0 AND NOT a.attisdropped
 ORDER BY n.nspname, c.relname, a.attnum
 """
 
+# Keys, views and columns come from every schema but the system's: the base tables
+# behind an exposed view may live in a schema that is not exposed.
 _CONSTRAINTS = """
 SELECT con.contype::text, con.conname, n.nspname, c.relname,
        ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(num, i)
@@ -55,8 +68,28 @@ JOIN pg_catalog.pg_class c ON c.oid = con.conrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_catalog.pg_class fc ON fc.oid = con.confrelid
 LEFT JOIN pg_catalog.pg_namespace fn ON fn.oid = fc.relnamespace
-WHERE con.contype IN ('p', 'u', 'f') AND n.nspname = ANY(%(schemas)s)
+WHERE con.contype IN ('p', 'u', 'f')
+  AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
 ORDER BY con.conname
+"""
+
+_VIEWS = """
+SELECT c.oid, r.ev_action::text
+FROM pg_catalog.pg_rewrite r
+JOIN pg_catalog.pg_class c ON c.oid = r.ev_class
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE r.rulename = '_RETURN' AND c.relkind IN ('v', 'm')
+  AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
+"""
+
+_ATTRIBUTES = """
+SELECT c.oid, n.nspname, c.relname, a.attnum, a.attname
+FROM pg_catalog.pg_attribute a
+JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE a.attnum > 0 AND NOT a.attisdropped
+  AND c.relkind IN ('r', 'v', 'm', 'f', 'p')
+  AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
 """
 
 _FUNCTIONS = """
@@ -186,7 +219,9 @@ async def load(conn: AsyncConnection[Any], schemas: Sequence[str]) -> SchemaCach
             cur = conn.cursor()
             kinds = await (await cur.execute(_TABLES, args)).fetchall()
             columns = await (await cur.execute(_COLUMNS, args)).fetchall()
-            constraints = await (await cur.execute(_CONSTRAINTS, args)).fetchall()
+            constraints = await (await cur.execute(_CONSTRAINTS)).fetchall()
+            views = await (await cur.execute(_VIEWS)).fetchall()
+            attributes = await (await cur.execute(_ATTRIBUTES)).fetchall()
             functions = await (await cur.execute(_FUNCTIONS, args)).fetchall()
             roles = await (await cur.execute(_ROLES)).fetchall()
             zones = await (await cur.execute(_TIMEZONES)).fetchall()
@@ -194,11 +229,15 @@ async def load(conn: AsyncConnection[Any], schemas: Sequence[str]) -> SchemaCach
         await conn.set_read_only(False)
 
     exposed = frozenset(schemas)
-    tables = _tables(kinds, columns, constraints)
+    shown = _view_columns(views, attributes)
+    tables = _with_view_keys(_tables(kinds, columns, constraints), constraints, shown)
     return SchemaCache(
         schemas=tuple(schemas),
         tables=tables,
-        foreign_keys=_foreign_keys(constraints, exposed),
+        foreign_keys=(
+            *_foreign_keys(constraints, exposed),
+            *_view_foreign_keys(constraints, shown, exposed),
+        ),
         functions=_functions(functions),
         roles=frozenset(row[0] for row in roles),
         timezones=frozenset(row[0] for row in zones),
@@ -241,8 +280,135 @@ def _foreign_keys(
     return tuple(
         ForeignKey(name, schema, table, tuple(keys), ref_schema, ref_table, tuple(refs))
         for kind, name, schema, table, keys, ref_schema, ref_table, refs in constraints
-        if kind == "f" and ref_schema in exposed
+        if kind == "f" and schema in exposed and ref_schema in exposed
     )
+
+
+# (schema, relation) of a view -> {view column: (schema, table, column) it shows}
+ViewColumns = dict[tuple[str, str], dict[str, tuple[str, str, str]]]
+
+
+def _view_columns(
+    views: list[tuple[Any, ...]], attributes: list[tuple[Any, ...]]
+) -> ViewColumns:
+    """The base table column behind each column a view shows unchanged."""
+    relation = {oid: (schema, name) for oid, schema, name, _num, _col in attributes}
+    column = {(oid, num): col for oid, _schema, _name, num, col in attributes}
+    origins: dict[int, dict[int, tuple[int, int]]] = {}
+    for oid, ev_action in views:
+        try:
+            origins[oid] = column_origins(ev_action)
+        except (NodeTreeError, ValueError, RecursionError) as exc:
+            # The view still works; only relationships through it are missing.
+            logger.warning(
+                "cannot read the definition of view %s (%s); it gets no relationships",
+                ".".join(relation.get(oid, ("?", str(oid)))),
+                exc,
+            )
+    shown: ViewColumns = {}
+    for oid, by_number in origins.items():
+        if oid not in relation:
+            continue
+        columns: dict[str, tuple[str, str, str]] = {}
+        for number, origin in sorted(by_number.items()):
+            base = _base_column(origin, origins)
+            if base is None or base not in column or (oid, number) not in column:
+                continue
+            columns.setdefault(
+                column[(oid, number)], (*relation[base[0]], column[base])
+            )
+        shown[relation[oid]] = columns
+    return shown
+
+
+def _base_column(
+    origin: tuple[int, int], origins: dict[int, dict[int, tuple[int, int]]]
+) -> tuple[int, int] | None:
+    """Follow a column shown through views on views down to its table."""
+    for _depth in range(64):
+        through = origins.get(origin[0])
+        if through is None:
+            return origin  # not a view: a table's column
+        found = through.get(origin[1])
+        if found is None:
+            return None  # the inner view computes it
+        origin = found
+    return None
+
+
+# (schema, table) -> [(view, {table column: the view's name for it})]
+ShownBy = dict[tuple[str, str], list[tuple[tuple[str, str], dict[str, str]]]]
+
+
+def _shown_by(shown: ViewColumns) -> ShownBy:
+    """The views showing each base table's columns, and under which names."""
+    index: ShownBy = {}
+    for view, mapping in shown.items():
+        per_table: dict[tuple[str, str], dict[str, str]] = {}
+        for name, (schema, table, column) in mapping.items():
+            # A column shown twice is known by its first name.
+            per_table.setdefault((schema, table), {}).setdefault(column, name)
+        for table_key, names in per_table.items():
+            index.setdefault(table_key, []).append((view, names))
+    return index
+
+
+def _showing(
+    index: ShownBy, schema: str, table: str, columns: Sequence[str]
+) -> list[tuple[tuple[str, str], tuple[str, ...]]]:
+    """Views that show every one of ``columns`` of ``schema.table``, with the
+    names they show them under."""
+    return [
+        (view, tuple(names[col] for col in columns))
+        for view, names in index.get((schema, table), [])
+        if all(col in names for col in columns)
+    ]
+
+
+def _with_view_keys(
+    tables: dict[tuple[str, str], Table],
+    constraints: list[tuple[Any, ...]],
+    shown: ViewColumns,
+) -> dict[tuple[str, str], Table]:
+    """Views inherit the primary key of a base table whose key they show whole."""
+    keyed = dict(tables)
+    index = _shown_by(shown)
+    for kind, _name, schema, table, keys, *_ref in constraints:
+        if kind != "p":
+            continue
+        for view, names in _showing(index, schema, table, keys):
+            current = keyed.get(view)
+            if current is not None and current.is_view and not current.primary_key:
+                keyed[view] = replace(
+                    current,
+                    primary_key=names,
+                    unique_keys=(*current.unique_keys, names),
+                )
+    return keyed
+
+
+def _view_foreign_keys(
+    constraints: list[tuple[Any, ...]], shown: ViewColumns, exposed: frozenset[str]
+) -> tuple[ForeignKey, ...]:
+    """Each foreign key again for every view showing its columns, on either side."""
+    found: list[ForeignKey] = []
+    index = _shown_by(shown)
+    for kind, name, schema, table, keys, ref_schema, ref_table, refs in constraints:
+        if kind != "f":
+            continue
+        sources = [((schema, table), tuple(keys))]
+        sources += _showing(index, schema, table, keys)
+        targets = [((ref_schema, ref_table), tuple(refs))]
+        targets += _showing(index, ref_schema, ref_table, refs)
+        for source, columns in sources:
+            for target, ref_columns in targets:
+                if source == (schema, table) and target == (ref_schema, ref_table):
+                    continue  # the key itself, between its own tables
+                if source[0] in exposed and target[0] in exposed:
+                    found.append(
+                        ForeignKey(name, *source, columns, *target, ref_columns)
+                    )
+    return tuple(found)
 
 
 def _functions(
