@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import jwt
+import psycopg
 import pytest
 
 from rowgate.backend.app import create_backend
@@ -83,3 +84,39 @@ def test_unsafe_data_api_settings_stop_the_backend_before_it_serves(
 def test_a_malformed_row_limit_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="ROWGATE_DB_MAX_ROWS"):
         with_env(tmp_path, "postgresql:///x", ROWGATE_DB_MAX_ROWS="lots")
+
+
+@pytest.mark.parametrize(
+    ("value", "enabled"), [("", False), ("false", False), ("true", True), ("1", True)]
+)
+def test_aggregates_setting(tmp_path: Path, value: str, enabled: bool) -> None:
+    settings = with_env(
+        tmp_path, "postgresql:///x", ROWGATE_DB_AGGREGATES_ENABLED=value
+    )
+
+    assert settings.db_aggregates is enabled
+
+
+def test_a_malformed_aggregates_setting_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="ROWGATE_DB_AGGREGATES_ENABLED"):
+        with_env(tmp_path, "postgresql:///x", ROWGATE_DB_AGGREGATES_ENABLED="maybe")
+
+
+def test_the_backend_serves_aggregates_when_enabled(
+    tmp_path: Path, database_url: str
+) -> None:
+    settings = with_env(tmp_path, database_url, ROWGATE_DB_AGGREGATES_ENABLED="true")
+    bridge = mint_token("u1", JWT_SECRET)
+    with psycopg.connect(database_url, autocommit=True) as owner:
+        owner.execute("CREATE TABLE public.agg_probe AS SELECT generate_series(1, 3) n")
+        owner.execute("GRANT SELECT ON public.agg_probe TO authenticated")
+        try:
+            with serving(create_backend(settings, pool_size=2)) as base:
+                response = httpx.get(
+                    f"{base}/api/database/records/agg_probe?select=n.sum(),count()",
+                    headers={"Authorization": f"Bearer {bridge}"},
+                )
+        finally:
+            owner.execute("DROP TABLE public.agg_probe")
+
+    assert (response.status_code, response.json()) == (200, [{"sum": 6, "count": 3}])

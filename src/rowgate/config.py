@@ -124,6 +124,7 @@ class Settings:
     db_pre_request: str | None = None
     db_tx_end: str = "commit"
     db_max_rows: int | None = None
+    db_aggregates: bool = False
     jwt_aud: str | None = None
 
     @property
@@ -302,6 +303,7 @@ def load_settings(
         db_pre_request=env.get("ROWGATE_DB_PRE_REQUEST", "").strip() or None,
         db_tx_end=env.get("ROWGATE_DB_TX_END", "").strip() or "commit",
         db_max_rows=_max_rows(env.get("ROWGATE_DB_MAX_ROWS", "")),
+        db_aggregates=_flag("ROWGATE_DB_AGGREGATES_ENABLED", env),
         jwt_aud=env.get("ROWGATE_JWT_AUD", "").strip() or None,
         better_auth_url=app_url,
         trusted_origins=origins,
@@ -342,6 +344,16 @@ def _max_rows(text: str) -> int | None:
     if not text.strip().isdigit():
         raise ConfigError(f"ROWGATE_DB_MAX_ROWS must be a whole number; got {text!r}")
     return int(text)
+
+
+def _flag(name: str, env: Mapping[str, str]) -> bool:
+    """A yes/no setting: ``true`` or ``false`` (also 1/0, yes/no, on/off)."""
+    text = env.get(name, "").strip().lower()
+    if text in ("", "false", "0", "no", "off"):
+        return False
+    if text in ("true", "1", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be true or false; got {text!r}")
 
 
 def _rate_limit(env: Mapping[str, str]) -> str | None:

@@ -127,6 +127,7 @@ def create_backend(settings: Settings, *, pool_size: int = 10) -> Backend:
             pre_request=settings.db_pre_request,
             tx_end=settings.db_tx_end,
             max_rows=settings.db_max_rows,
+            aggregates=settings.db_aggregates,
         ),
         pool,
         listen_conninfo=conninfo,

@@ -226,7 +226,13 @@ class DataApi:
 
     def _prepare(self, req: ApiRequest, cache: schema_cache.SchemaCache) -> Prepared:
         config = self.config
-        plan = make_plan(req, cache, config.max_rows, tx_end=config.tx_end)
+        plan = make_plan(
+            req,
+            cache,
+            config.max_rows,
+            tx_end=config.tx_end,
+            aggregates=config.aggregates,
+        )
         estimate = estimate_statement(plan)
         return Prepared(
             req,

@@ -45,6 +45,8 @@ class DataApiConfig:
     # rollback behaves the same here as behind the PostgREST it may move to.
     # ``commit-allow-override`` lets clients (postgrest-js ``rollback()``) choose.
     tx_end: str = "commit"
+    # PostgREST's ``db-aggregates-enabled``: ``count()``, ``amount.sum()`` ...
+    aggregates: bool = False
     # Extra anon keys decided at run time (the backend's rotating key ring): a
     # bearer token it accepts is anonymous, like ``anon_key``.
     anon_key_check: Callable[[str], bool] | None = field(default=None, compare=False)

@@ -201,8 +201,16 @@ def make_plan(
     max_rows: int | None,
     *,
     tx_end: str = "commit",
+    aggregates: bool = False,
 ) -> Plan:
-    """The plan for ``req``; raises ``ApiError`` subclasses for what cannot run."""
+    """The plan for ``req``; raises ``ApiError`` subclasses for what cannot run.
+
+    ``aggregates`` allows ``count()`` and ``column.sum()`` and the like in
+    ``select=`` (PostgREST's ``db-aggregates-enabled``, off by default: one
+    request could make the database aggregate a whole table).
+    """
+    if not aggregates and _aggregated(req.params.select):
+        raise RequestError("PGRST123", "Use of aggregate functions is not allowed")
     timezone = req.prefs.timezone
     if timezone is not None and timezone not in cache.timezones:
         timezone = None
@@ -218,6 +226,15 @@ def make_plan(
     applied = sorted((*plan.applied, *extra), key=_applied_rank)
     rollback = tx == "rollback" if tx is not None else tx_end.startswith("rollback")
     return replace(plan, applied=tuple(applied), rollback=rollback, timezone=timezone)
+
+
+def _aggregated(items: tuple[SelectItem, ...]) -> bool:
+    for item in items:
+        if isinstance(item, SelectField) and item.aggregate is not None:
+            return True
+        if isinstance(item, SelectEmbed) and _aggregated(item.items):
+            return True
+    return False
 
 
 # The order PostgREST lists applied preferences in.
@@ -352,6 +369,14 @@ class _NodeBuilder:
                 selected.append(self._embed(table, item, path))
             else:
                 selected.append(item)
+        if any(
+            isinstance(item, SelectField) and item.aggregate for item in selected
+        ) and any(isinstance(item, Embed) and item.spread for item in selected):
+            # A spread's columns are not known here, so they cannot be grouped.
+            raise RequestError(
+                "PGRST123",
+                "Aggregates cannot be combined with a spread embed at the same level",
+            )
         params = self.req.params
         conditions = tuple(c for p, c in params.conditions if p == path)
         order = params.order.get(path, ())

@@ -245,6 +245,11 @@ def _node_select(
     """``SELECT items FROM source [embeds] WHERE ... ORDER BY ... LIMIT ... OFFSET``."""
     items: list[sql.Composable] = []
     laterals: list[sql.Composable] = []
+    # With an aggregate, every other item of the level is grouped by.
+    grouped = any(
+        isinstance(item, SelectField) and item.aggregate for item in node.select
+    )
+    groups: list[sql.Composable] = []
     for item in node.select:
         if isinstance(item, Embed) and not item.node.select:
             # ``rel()`` embeds nothing: it is there for filters and ``!inner``.
@@ -252,15 +257,30 @@ def _node_select(
         if isinstance(item, Embed):
             alias = sql.Identifier(f"pgrst_{item.node.alias}")
             laterals.append(_lateral(item, qual, alias, binder))
-            items.append(
-                sql.SQL("{}.*").format(alias)
-                if item.spread
-                else sql.SQL("{}.body AS {}").format(alias, sql.Identifier(item.name))
-            )
+            body = sql.SQL("{}.body").format(alias)
+            name = sql.Identifier(item.name)
+            if item.spread:
+                items.append(sql.SQL("{}.*").format(alias))
+            elif grouped:
+                # json has no equality: group by its jsonb twin, show the json.
+                items.append(
+                    sql.SQL("(pg_catalog.array_agg({}))[1] AS {}").format(body, name)
+                )
+                groups.append(sql.SQL("({})::jsonb").format(body))
+            else:
+                items.append(sql.SQL("{} AS {}").format(body, name))
         elif isinstance(item, Star):
-            items.extend(_star(node.table, qual, expand_star))
+            columns = _star(node.table, qual, expand_star or grouped)
+            items.extend(columns)
+            if grouped:
+                groups.extend(columns)
         else:
-            items.append(_select_field(item, qual, node.table))
+            expr = _field_expr(item, qual, node.table)
+            items.append(
+                sql.SQL("{} AS {}").format(expr, sql.Identifier(item.output_name))
+            )
+            if grouped and item.aggregate is None:
+                groups.append(expr)
 
     where = _where(node, qual, binder)
     if join is not None:
@@ -271,6 +291,8 @@ def _node_select(
         laterals=sql.SQL("").join(laterals),
         where=where,
     )
+    if groups:
+        query += sql.SQL(" GROUP BY ") + sql.SQL(", ").join(groups)
     return query + _order_page(node, qual, binder)
 
 
@@ -282,17 +304,36 @@ def _star(table: Table, qual: sql.Composable, expand: bool) -> list[sql.Composab
     ]
 
 
-def _select_field(
+_AGGREGATE_FUNCTIONS = {
+    "avg": sql.SQL("pg_catalog.avg"),
+    "count": sql.SQL("pg_catalog.count"),
+    "max": sql.SQL("pg_catalog.max"),
+    "min": sql.SQL("pg_catalog.min"),
+    "sum": sql.SQL("pg_catalog.sum"),
+}
+
+
+def _field_expr(
     item: SelectField, qual: sql.Composable, table: Table
 ) -> sql.Composable:
-    expr = _column(item.field, qual, table)
-    if item.cast is not None:
-        # The grammar admits only words separated by single spaces (``text``,
-        # ``double precision``): inside CAST( ... AS ...) they cannot leave the
-        # parentheses, so the worst a bad one does is a syntax error.
-        expr = sql.SQL("CAST({} AS {})").format(expr, sql.SQL(item.cast))
-    name = item.alias or item.field.output_name
-    return sql.SQL("{} AS {}").format(expr, sql.Identifier(name))
+    """A selected column with its casts, or the aggregate of one."""
+    if item.aggregate == "count" and item.field == Field("*"):
+        expr: sql.Composable = sql.SQL("*")
+    else:
+        expr = _cast(_column(item.field, qual, table), item.cast)
+    if item.aggregate is None:
+        return expr
+    function = _AGGREGATE_FUNCTIONS[item.aggregate]
+    return _cast(sql.SQL("{}({})").format(function, expr), item.aggregate_cast)
+
+
+def _cast(expr: sql.Composable, cast: str | None) -> sql.Composable:
+    if cast is None:
+        return expr
+    # The grammar admits only words separated by single spaces (``text``,
+    # ``double precision``): inside CAST( ... AS ...) they cannot leave the
+    # parentheses, so the worst a bad one does is a syntax error.
+    return sql.SQL("CAST({} AS {})").format(expr, sql.SQL(cast))
 
 
 def _column(fld: Field, qual: sql.Composable, table: Table) -> sql.Composable:

@@ -66,6 +66,8 @@ _OPERATION = re.compile(
     r"(?P<op>[a-z]+)(?:\((?P<quant>any|all)\))?(?:\((?P<config>[^()]*)\))?\.",
 )
 _RANGE = re.compile(r"(?:items=)?(\d+)-(\d*)")
+# PostgREST's aggregate functions (``db-aggregates-enabled``).
+AGGREGATES = frozenset({"avg", "count", "max", "min", "sum"})
 _CAST = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?: [A-Za-z_][A-Za-z0-9_]*)*")
 _IDENT_CHARS = frozenset("_ $")
 _JSON_KEY_STOP = frozenset("(-:.,>)")
@@ -99,9 +101,19 @@ class Star:
 
 @dataclass(frozen=True)
 class SelectField:
+    """A column, or an aggregate of one (``amount.sum()``, ``count()``)."""
+
     field: Field
     alias: str | None = None
     cast: str | None = None
+    # One of ``AGGREGATES``; ``count()`` counts rows and has the field ``*``.
+    aggregate: str | None = None
+    # A cast of the aggregate's result: ``amount.sum()::int``.
+    aggregate_cast: str | None = None
+
+    @property
+    def output_name(self) -> str:
+        return self.alias or self.aggregate or self.field.output_name
 
 
 @dataclass(frozen=True)
@@ -680,18 +692,22 @@ def _select_item(scanner: _Scanner) -> SelectItem:
     if scanner.peek() == ":" and scanner.peek(2) != "::":
         scanner.pos += 1
         alias, name = name, scanner.name()
-    if scanner.peek() == "(" and name == "count":
-        raise _aggregates_disabled()
+    if name == "count" and scanner.take("()"):
+        # count() counts rows; it is never an embed with nothing selected.
+        return SelectField(
+            Field("*"), alias, aggregate="count", aggregate_cast=_cast(scanner)
+        )
     if scanner.peek() in ("(", "!"):
         return _embed(scanner, name, alias, spread=False)
 
     fld = Field(name, scanner.json_path())
     cast = _cast(scanner)
-    if scanner.peek() == "." and re.compile(r"\.\w+\(\)").match(
-        scanner.text, scanner.pos
-    ):
-        raise _aggregates_disabled()
-    return SelectField(fld, alias, cast)
+    if not scanner.take("."):
+        return SelectField(fld, alias, cast)
+    function = scanner.name()
+    if function not in AGGREGATES or not scanner.take("()"):
+        raise scanner.error()
+    return SelectField(fld, alias, cast, function, _cast(scanner))
 
 
 def _cast(scanner: _Scanner) -> str | None:
@@ -724,10 +740,6 @@ def _embed(
         items = _select_items(scanner)
     scanner.expect(")")
     return SelectEmbed(name, items, alias, hint, inner, spread)
-
-
-def _aggregates_disabled() -> RequestError:
-    return RequestError("PGRST123", "Use of aggregate functions is not allowed")
 
 
 # -- filters --------------------------------------------------------------------
