@@ -151,3 +151,27 @@ async def test_redis_store_counts_as_better_auth_does(redis_url: str) -> None:
     assert refused == Decision(False, 9)
     assert reopened.allowed
     assert sum(d.allowed for d in burst) == 3
+
+
+async def test_an_unreachable_store_refuses_with_503_not_500(
+    pool: AsyncConnectionPool, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Nothing listens on port 1: every consume fails to connect.
+    rate_limit = RateLimitOptions(
+        enabled=True,
+        custom_rules=OK_RULE,
+        storage="redis",
+        redis_url="redis://127.0.0.1:1/0",
+    )
+    auth = Auth(make_options(rate_limit=rate_limit), pool)
+    transport = httpx.ASGITransport(app=make_app(auth), client=(random_ip(), 40000))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url=ORIGIN) as http:
+            response = await http.get("/api/auth/ok")
+    finally:
+        await auth.aclose()
+
+    assert response.status_code == 503
+    assert response.json()["code"] == "RATE_LIMIT_UNAVAILABLE"
+    assert response.headers["retry-after"] == "5"
+    assert "rate limit store unavailable" in caplog.text

@@ -131,10 +131,18 @@ class Auth:
         return _render(reply)
 
     async def _rate_limited(self, ip: str | None, path: str) -> routes.Reply | None:
-        """Better Auth's 429 (no ``code``) when the request is over its limit."""
+        """Better Auth's 429 (no ``code``) when the request is over its limit; a
+        503 when the limit cannot be checked."""
         if self.rate_limiter is None:
             return None
-        decision = await self.rate_limiter.check(ip, path)
+        try:
+            decision = await self.rate_limiter.check(ip, path)
+        except APIError as unavailable:
+            return routes.Reply(
+                unavailable.body(),
+                status=unavailable.status,
+                headers=[("retry-after", str(ratelimit.STORE_RETRY_SECONDS))],
+            )
         if decision.allowed:
             return None
         return routes.Reply(

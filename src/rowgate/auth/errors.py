@@ -82,6 +82,11 @@ ERROR_CODES: dict[str, ErrorCode] = {
     "PAYLOAD_TOO_LARGE": ErrorCode(413, "Request body is too large"),
     "PASSWORD_TOO_LONG": ErrorCode(400, "Password too long"),
     "PASSWORD_TOO_SHORT": ErrorCode(400, "Password too short"),
+    # rowgate's own: the rate-limit store (Redis, Postgres) cannot be reached, so
+    # no request can be counted; Better Auth has no code for it.
+    "RATE_LIMIT_UNAVAILABLE": ErrorCode(
+        503, "Rate limiting is unavailable. Please try again later."
+    ),
     "RESET_PASSWORD_DISABLED": ErrorCode(400, "Reset password isn't enabled"),
     "SESSION_EXPIRED": ErrorCode(
         400, "Session expired. Re-authenticate to perform this action."

@@ -9,6 +9,10 @@ Better Auth's too: every allowed request moves the bucket's ``lastRequest``,
 the bucket starts over once ``window`` has passed since then, and a refused
 request changes nothing. The refusal is a 429 with ``X-Retry-After`` (seconds).
 
+A store that cannot be reached decides nothing: the request is refused with a
+503 (``RATE_LIMIT_UNAVAILABLE``, ``Retry-After``) rather than let through
+uncounted, so an outage of Redis never opens sign-in to guessing.
+
 The client IP is the socket peer's; a forwarded-for header counts only when
 the peer is one of ``trusted_proxies``, so a client cannot pick its own
 bucket. IPv6 clients share a bucket per /64, as Better Auth groups them.
@@ -32,6 +36,7 @@ from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 from starlette.datastructures import Headers
 
+from rowgate.auth.errors import APIError
 from rowgate.auth.options import AuthOptions, RateLimitOptions, RateLimitRule
 from rowgate.auth.schema import DEFAULT_SCHEMA
 from rowgate.auth.tokens import generate_id
@@ -44,6 +49,8 @@ RETRY_AFTER_HEADER = "x-retry-after"
 NO_IP = "no-trusted-ip"
 IPV6_BUCKET_PREFIX = 64
 MEMORY_MAX_ENTRIES = 100_000
+# Seconds a client is told to wait when the store cannot be reached.
+STORE_RETRY_SECONDS = 5
 
 _SIGN_IN_LIKE = ("/sign-in", "/sign-up", "/change-password", "/change-email")
 _MAIL_SENDING = ("/request-password-reset", "/send-verification-email")
@@ -190,7 +197,11 @@ class RateLimiter:
         rule = rule_for(path, self.options)
         if rule is None:
             return Decision(allowed=True)
-        decision = await self.store.consume(bucket_key(ip, path), rule, _now_ms())
+        try:
+            decision = await self.store.consume(bucket_key(ip, path), rule, _now_ms())
+        except Exception as exc:  # any store's failure: Redis, Postgres, the pool
+            logger.warning("rate limit store unavailable (%s); refusing %s", exc, path)
+            raise APIError("RATE_LIMIT_UNAVAILABLE") from exc
         if not decision.allowed:
             logger.info("rate limited %s on %s", ip or NO_IP, path)
         return decision
