@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -9,7 +11,7 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from rowgate.auth import passwords
-from tests.auth.outbox import Outbox, local_path, mail_client
+from tests.auth.outbox import Outbox, local_path, mail_client, query_of
 from tests.auth.support import (
     PASSWORD,
     client_for,
@@ -401,6 +403,107 @@ async def test_delete_user_with_a_delete_account_token(
         right = await _post(client, "delete-user", {"token": "abc123"})
     assert (wrong.status_code, wrong.json()["code"]) == (404, "INVALID_TOKEN")
     assert right.json() == {"success": True, "message": "User deleted"}
+
+
+@asynccontextmanager
+async def _mailed_delete_link(
+    pool: AsyncConnectionPool, outbox: Outbox, body: dict[str, str]
+) -> AsyncIterator[tuple[httpx.AsyncClient, str, httpx.Response]]:
+    """A signed-in client whose delete-user asked for the emailed link."""
+    options = make_options(
+        delete_user_enabled=True, send_delete_account_verification=outbox
+    )
+    async with client_for(pool, options) as client:
+        user = (await sign_up(client, unique_email())).json()["user"]
+        asked = await _post(client, "delete-user", body)
+        yield client, user["id"], asked
+
+
+async def test_delete_user_with_a_mail_hook_waits_for_the_link(
+    pool: AsyncConnectionPool, outbox: Outbox
+) -> None:
+    async with _mailed_delete_link(pool, outbox, {}) as (client, user_id, asked):
+        link = outbox.only()
+        still_there = await _user_row(pool, user_id)
+        opened = await client.get(local_path(link.url))
+        again = await client.get(local_path(link.url))
+
+    assert asked.json() == {"success": True, "message": "Verification email sent"}
+    assert (link.kind, link.to) == ("delete-account", link.user.email)
+    assert link.url.startswith("http://127.0.0.1:3000/api/auth/delete-user/callback?")
+    assert query_of(link.url) == {"token": link.token, "callbackURL": "/"}
+    assert len(link.token) == 32 and link.token.isalnum() and link.token.islower()
+    assert still_there is not None
+    # callbackURL "/" is given: the link deletes, then goes there signed out.
+    assert (opened.status_code, opened.headers["location"]) == (302, "/")
+    assert len(set_cookies(opened)) == 3
+    assert await _user_row(pool, user_id) is None
+    # Signed out by the first visit: the link cannot be spent twice.
+    assert (again.status_code, again.json()["code"]) == (
+        404,
+        "FAILED_TO_GET_USER_INFO",
+    )
+
+
+async def test_delete_link_without_callback_answers_json(
+    pool: AsyncConnectionPool, outbox: Outbox
+) -> None:
+    async with _mailed_delete_link(pool, outbox, {}) as (client, user_id, _asked):
+        token = outbox.only().token
+        response = await client.get(f"/api/auth/delete-user/callback?token={token}")
+
+    assert response.json() == {"success": True, "message": "User deleted"}
+    assert await _user_row(pool, user_id) is None
+
+
+async def test_delete_link_refusals(pool: AsyncConnectionPool, outbox: Outbox) -> None:
+    body = {"callbackURL": "/bye"}
+    async with _mailed_delete_link(pool, outbox, body) as (client, user_id, _asked):
+        token = outbox.only().token
+        wrong = await client.get("/api/auth/delete-user/callback?token=nope")
+        foreign = await client.get(
+            f"/api/auth/delete-user/callback?token={token}"
+            "&callbackURL=https://evil.example/"
+        )
+        missing = await client.get("/api/auth/delete-user/callback")
+        # Another user's session cannot spend the token.
+        other = client_for(
+            pool,
+            make_options(
+                delete_user_enabled=True, send_delete_account_verification=outbox
+            ),
+        )
+        async with other:
+            await sign_up(other, unique_email())
+            stolen = await other.get(f"/api/auth/delete-user/callback?token={token}")
+        anonymous = client_for(pool, make_options(delete_user_enabled=True))
+        async with anonymous:
+            signed_out = await anonymous.get(
+                f"/api/auth/delete-user/callback?token={token}"
+            )
+
+    assert query_of(outbox.only().url)["callbackURL"] == "/bye"
+    assert (wrong.status_code, wrong.json()["code"]) == (404, "INVALID_TOKEN")
+    assert (foreign.status_code, foreign.json()["code"]) == (
+        403,
+        "INVALID_CALLBACK_URL",
+    )
+    assert missing.status_code == 400
+    assert (stolen.status_code, stolen.json()["code"]) == (404, "INVALID_TOKEN")
+    assert (signed_out.status_code, signed_out.json()["code"]) == (
+        404,
+        "FAILED_TO_GET_USER_INFO",
+    )
+    assert await _user_row(pool, user_id) is not None
+
+
+async def test_delete_link_is_404_unless_enabled(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/auth/delete-user/callback?token=x")
+
+    assert (response.status_code, response.json()) == (
+        404,
+        {"message": "Not found", "code": "NOT_FOUND"},
+    )
 
 
 async def test_delete_user_needs_a_session(pool: AsyncConnectionPool) -> None:

@@ -45,6 +45,7 @@ ROUTES: dict[tuple[str, str], Endpoint] = {
     ("POST", "/change-password"): Endpoint(user_updates.change_password),
     ("POST", "/change-email"): Endpoint(user_updates.change_email),
     ("POST", "/delete-user"): Endpoint(user_updates.delete_user),
+    ("GET", "/delete-user/callback"): Endpoint(user_updates.delete_user_callback),
 }
 
 # (method, path up to the parameter, parameter name) → endpoint

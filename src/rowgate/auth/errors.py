@@ -63,6 +63,7 @@ ERROR_CODES: dict[str, ErrorCode] = {
     "FAILED_TO_CREATE_USER": ErrorCode(422, "Failed to create user"),
     "FAILED_TO_DELETE_USER": ErrorCode(400, "Failed to delete user"),
     "FAILED_TO_GET_SESSION": ErrorCode(401, "Failed to get session"),
+    "FAILED_TO_GET_USER_INFO": ErrorCode(404, "Failed to get user info"),
     "FAILED_TO_UNLINK_LAST_ACCOUNT": ErrorCode(
         400, "You can't unlink your last account"
     ),
@@ -79,6 +80,7 @@ ERROR_CODES: dict[str, ErrorCode] = {
         405, "POST method requires deferSessionRefresh to be enabled in session config"
     ),
     "MISSING_OR_NULL_ORIGIN": ErrorCode(403, "Missing or null Origin"),
+    "NOT_FOUND": ErrorCode(404, "Not found"),
     "PAYLOAD_TOO_LARGE": ErrorCode(413, "Request body is too large"),
     "PASSWORD_TOO_LONG": ErrorCode(400, "Password too long"),
     "PASSWORD_TOO_SHORT": ErrorCode(400, "Password too short"),

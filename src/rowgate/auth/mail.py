@@ -33,6 +33,7 @@ EmailSender = Callable[[EmailMessage], Awaitable[None]]
 
 RESET_MAIL = "reset-password"
 VERIFICATION_MAIL = "verify-email"
+DELETE_ACCOUNT_MAIL = "delete-account"
 
 
 async def console_transport(message: EmailMessage) -> None:

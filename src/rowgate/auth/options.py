@@ -134,7 +134,9 @@ class AuthOptions:
     signs the user out everywhere unless ``revoke_sessions_on_password_reset``
     is turned off, since a reset usually means the old password leaked.
     ``send_on_sign_up`` defaults to ``require_email_verification``. Changing
-    the email and deleting the user are off unless enabled, as in Better Auth.
+    the email and deleting the user are off unless enabled, as in Better Auth;
+    with ``send_delete_account_verification`` a deletion waits for the emailed
+    link (``/delete-user/callback``), valid ``delete_token_expires_in`` seconds.
     """
 
     secret: str
@@ -165,6 +167,8 @@ class AuthOptions:
     change_email_enabled: bool = False
     update_email_without_verification: bool = False
     delete_user_enabled: bool = False
+    send_delete_account_verification: EmailSender | None = None
+    delete_token_expires_in: int = 86400
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "trusted_origins", tuple(self.trusted_origins))

@@ -15,6 +15,7 @@ ALPHANUMERIC = string.ascii_letters + string.digits
 
 ID_LENGTH = 32
 RESET_TOKEN_LENGTH = 24
+DELETE_ACCOUNT_TOKEN_LENGTH = 32
 
 
 def random_string(length: int, alphabet: str = ALPHANUMERIC) -> str:
@@ -30,6 +31,13 @@ def generate_id() -> str:
 def generate_session_token() -> str:
     """A session token (the value the session cookie signs)."""
     return random_string(ID_LENGTH)
+
+
+def generate_delete_account_token() -> str:
+    """A delete-account token: 32 digits and lower-case letters, as Better Auth's."""
+    return random_string(
+        DELETE_ACCOUNT_TOKEN_LENGTH, string.digits + string.ascii_lowercase
+    )
 
 
 def generate_reset_token() -> str:

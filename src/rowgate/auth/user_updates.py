@@ -5,7 +5,8 @@ change checks both passwords' lengths before any hashing, and with
 ``revokeOtherSessions`` swaps every session for a new one in the same
 transaction as the new hash. Changing the email and deleting the user are off
 unless enabled; deletion without the password needs a session younger than
-``fresh_age``.
+``fresh_age``, or, with a ``send_delete_account_verification`` hook, waits for
+the emailed link to be opened in a browser signed in as the same user.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from typing import Any
+from urllib.parse import quote
 
-from rowgate.auth import cookies, mail, passwords, sessions, verification
+from rowgate.auth import cookies, mail, origin, passwords, sessions, verification
 from rowgate.auth.errors import APIError, EmailTakenError
 from rowgate.auth.routes import (
     AuthContext,
@@ -23,11 +25,14 @@ from rowgate.auth.routes import (
     check_password_length,
     check_password_not_too_long,
     current_session,
+    optional_session,
+    redirect,
     resend_session_cookie,
     send_verification_email,
     start_session,
 )
-from rowgate.auth.store import SessionWithUser
+from rowgate.auth.store import SessionWithUser, User, Verification, in_seconds, now_ms
+from rowgate.auth.tokens import generate_delete_account_token, generate_id
 from rowgate.auth.validation import MISSING, Field, Kind, js_type, validate_body
 
 logger = logging.getLogger("rowgate.auth")
@@ -199,7 +204,8 @@ USER_DELETED = {"success": True, "message": "User deleted"}
 
 async def delete_user(ctx: AuthContext, request: AuthRequest) -> Reply:
     """Delete the signed-in user (sessions and accounts go with it). Needs
-    the password, a delete-account token, or a fresh session."""
+    the password, a delete-account token, or a fresh session; with a
+    ``send_delete_account_verification`` hook and no token, mails the link."""
     body = validate_body(request.body, DELETE_USER_FIELDS)
     found = await current_session(ctx, request)
     if not ctx.options.delete_user_enabled:
@@ -211,16 +217,80 @@ async def delete_user(ctx: AuthContext, request: AuthRequest) -> Reply:
 
     token = body.get("token")
     if token:
-        identifier = DELETE_ACCOUNT_PREFIX + token
-        if not await ctx.store.consume_verification(identifier, found.user.id):
-            raise APIError("INVALID_TOKEN", status=404)
-    elif (
+        return await _delete_with_token(ctx, found, token)
+    sender = ctx.options.send_delete_account_verification
+    if sender is not None:
+        await _mail_delete_link(ctx, found.user, sender, body.get("callbackURL"))
+        return Reply({"success": True, "message": "Verification email sent"})
+    if (
         not password
         and ctx.options.fresh_age
         and not sessions.is_fresh(found.session, ctx.options)
     ):
         raise APIError("SESSION_EXPIRED")
+    return await _delete(ctx, found)
 
+
+DELETE_CALLBACK_FIELDS = (
+    Field("token", Kind.STRING),
+    Field("callbackURL", Kind.STRING, required=False),
+)
+
+
+async def delete_user_callback(ctx: AuthContext, request: AuthRequest) -> Reply:
+    """The emailed link: delete the signed-in user if the token is theirs, then
+    go to ``callbackURL`` (a trusted one) or answer as delete-user does."""
+    if not ctx.options.delete_user_enabled:
+        logger.error("delete-user callback called but delete_user_enabled is off")
+        raise APIError("NOT_FOUND")
+    query = validate_body(dict(request.query), DELETE_CALLBACK_FIELDS, location="query")
+    callback = query.get("callbackURL") or None
+    origin.check_callback_urls({}, {"callbackURL": callback or ""}, ctx.trusted)
+    found = await optional_session(ctx, request)
+    if found is None:
+        raise APIError("FAILED_TO_GET_USER_INFO")
+    deleted = await _delete_with_token(ctx, found, query["token"])
+    if callback is None:
+        return deleted
+    return replace(redirect(callback), cookies=deleted.cookies)
+
+
+async def _mail_delete_link(
+    ctx: AuthContext, user: User, sender: mail.EmailSender, callback: str | None
+) -> None:
+    token = generate_delete_account_token()
+    now = now_ms()
+    await ctx.store.create_verification(
+        Verification(
+            id=generate_id(),
+            identifier=DELETE_ACCOUNT_PREFIX + token,
+            value=user.id,
+            expires_at=in_seconds(ctx.options.delete_token_expires_in, start=now),
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    url = (
+        f"{ctx.options.auth_url}/delete-user/callback?token={token}"
+        f"&callbackURL={quote(callback or '/', safe='')}"
+    )
+    await sender(
+        mail.EmailMessage(mail.DELETE_ACCOUNT_MAIL, user.email, user, url, token)
+    )
+    logger.info("sent a delete-account link to user %s", user.id)
+
+
+async def _delete_with_token(
+    ctx: AuthContext, found: SessionWithUser, token: str
+) -> Reply:
+    """Spend the user's own delete-account token, then delete them."""
+    identifier = DELETE_ACCOUNT_PREFIX + token
+    if not await ctx.store.consume_verification(identifier, found.user.id):
+        raise APIError("INVALID_TOKEN", status=404)
+    return await _delete(ctx, found)
+
+
+async def _delete(ctx: AuthContext, found: SessionWithUser) -> Reply:
     await ctx.store.delete_user(found.user.id)
     await ctx.store.delete_user_sessions(found.user.id)
     logger.info("deleted user %s at their request", found.user.id)
