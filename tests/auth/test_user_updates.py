@@ -301,6 +301,47 @@ async def test_change_email_mails_the_new_address_and_the_link_finishes_it(
     assert (row["email"], row["emailVerified"]) == (new_email, False)
 
 
+async def test_a_verified_user_confirms_from_the_old_address_first(
+    pool: AsyncConnectionPool,
+) -> None:
+    outbox = Outbox()
+    new_email = unique_email("new")
+    async with mail_client(
+        pool,
+        outbox,
+        change_email_enabled=True,
+        send_change_email_confirmation=outbox,
+    ) as client:
+        user = (await sign_up(client, unique_email())).json()["user"]
+        async with pool.connection() as conn:
+            await conn.execute(
+                'UPDATE better_auth.user SET "emailVerified" = true WHERE id = %s',
+                (user["id"],),
+            )
+        response = await _post(
+            client, "change-email", {"newEmail": new_email, "callbackURL": "/me"}
+        )
+        confirmation = outbox.only()
+        approved = await client.get(local_path(confirmation.url))
+        unchanged = await _user_row(pool, user["id"])
+        verification = outbox.messages[-1]
+        finished = await client.get(local_path(verification.url))
+
+    assert response.json() == {"status": True}
+    assert (confirmation.kind, confirmation.to) == (
+        "change-email-confirmation",
+        user["email"],
+    )
+    assert confirmation.new_email == new_email
+    assert (approved.status_code, approved.headers["location"]) == (302, "/me")
+    assert (unchanged or {})["email"] == user["email"]
+    assert (verification.kind, verification.to) == ("verify-email", new_email)
+    assert (finished.status_code, finished.headers["location"]) == (302, "/me")
+    row = await _user_row(pool, user["id"])
+    assert row is not None
+    assert (row["email"], row["emailVerified"]) == (new_email, True)
+
+
 async def test_change_email_to_a_taken_address_sends_nothing(
     pool: AsyncConnectionPool,
 ) -> None:

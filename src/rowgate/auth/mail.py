@@ -19,14 +19,16 @@ logger = logging.getLogger("rowgate.auth.mail")
 
 @dataclass(frozen=True)
 class EmailMessage:
-    """One email to send: ``to`` is the address, which for an email change is
-    the new address rather than ``user.email``."""
+    """One email to send: ``to`` is the address, which for an email change's
+    verification is the new address rather than ``user.email``; a change's
+    confirmation goes to the current address and names the new one."""
 
     kind: str
     to: str
     user: User
     url: str
     token: str
+    new_email: str | None = None
 
 
 EmailSender = Callable[[EmailMessage], Awaitable[None]]
@@ -34,6 +36,7 @@ EmailSender = Callable[[EmailMessage], Awaitable[None]]
 RESET_MAIL = "reset-password"
 VERIFICATION_MAIL = "verify-email"
 DELETE_ACCOUNT_MAIL = "delete-account"
+CHANGE_EMAIL_CONFIRMATION_MAIL = "change-email-confirmation"
 
 
 async def console_transport(message: EmailMessage) -> None:

@@ -135,6 +135,8 @@ class AuthOptions:
     is turned off, since a reset usually means the old password leaked.
     ``send_on_sign_up`` defaults to ``require_email_verification``. Changing
     the email and deleting the user are off unless enabled, as in Better Auth;
+    with ``send_change_email_confirmation`` a verified user's current address
+    approves a change before the new one is mailed its link;
     with ``send_delete_account_verification`` a deletion waits for the emailed
     link (``/delete-user/callback``), valid ``delete_token_expires_in`` seconds.
     """
@@ -166,6 +168,7 @@ class AuthOptions:
     auto_sign_in_after_verification: bool = False
     change_email_enabled: bool = False
     update_email_without_verification: bool = False
+    send_change_email_confirmation: EmailSender | None = None
     delete_user_enabled: bool = False
     send_delete_account_verification: EmailSender | None = None
     delete_token_expires_in: int = 86400

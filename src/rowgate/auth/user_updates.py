@@ -126,9 +126,10 @@ NO_VERIFICATION = "Verification email isn't enabled"
 
 async def change_email(ctx: AuthContext, request: AuthRequest) -> Reply:
     """Start an email change: an unverified user may switch at once when
-    ``update_email_without_verification`` is on; otherwise the new address
-    gets a link that completes the change. A taken address gets the same
-    answer and no mail."""
+    ``update_email_without_verification`` is on; a verified one, with a
+    ``send_change_email_confirmation`` hook, first approves it from the current
+    address; otherwise the new address gets a link that completes the change. A
+    taken address gets the same answer and no mail."""
     body = validate_body(request.body, CHANGE_EMAIL_FIELDS)
     found = await current_session(ctx, request)
     if not ctx.options.change_email_enabled:
@@ -148,6 +149,12 @@ async def change_email(ctx: AuthContext, request: AuthRequest) -> Reply:
 
     if at_once:
         return await _change_email_now(ctx, request, found, new_email, body)
+    confirm = ctx.options.send_change_email_confirmation
+    if confirm is not None and found.user.email_verified:
+        await _mail_change_confirmation(
+            ctx, found, new_email, body.get("callbackURL"), confirm
+        )
+        return Reply({"status": True})
     await _mail_change_link(ctx, found, new_email, body.get("callbackURL"))
     return Reply({"status": True})
 
@@ -192,6 +199,36 @@ async def _mail_change_link(
     await sender(
         mail.EmailMessage(mail.VERIFICATION_MAIL, new_email, recipient, url, token)
     )
+
+
+async def _mail_change_confirmation(
+    ctx: AuthContext,
+    found: SessionWithUser,
+    new_email: str,
+    callback: str | None,
+    sender: mail.EmailSender,
+) -> None:
+    """Ask the current address to approve the change; its link then mails the
+    new address (``verify-email`` with a confirmation token)."""
+    claims = verification.EmailClaims(
+        found.user.email,
+        user_id=found.user.id,
+        update_to=new_email,
+        request_type=verification.CHANGE_EMAIL_CONFIRMATION,
+    )
+    token = verification.create_email_token(
+        ctx.options.secret, claims, ctx.options.verification_token_expires_in
+    )
+    url = verification.verify_email_url(ctx.options, token, callback)
+    message = mail.EmailMessage(
+        mail.CHANGE_EMAIL_CONFIRMATION_MAIL,
+        found.user.email,
+        found.user,
+        url,
+        token,
+        new_email=new_email,
+    )
+    await sender(message)
 
 
 DELETE_USER_FIELDS = (
