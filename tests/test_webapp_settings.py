@@ -135,10 +135,16 @@ def test_development_logs_reset_links_and_production_needs_a_mailer(
     with serving(create_app(settings, pool_size=2, development=True)) as base:
         sign_up(base, email)
         logged = httpx.post(f"{base}/api/auth/request-password-reset", json=ask)
+        offered = httpx.get(f"{base}/sign-in").text
     with serving(create_app(settings, pool_size=2)) as base:
         refused = httpx.post(f"{base}/api/auth/request-password-reset", json=ask)
+        not_offered = httpx.get(f"{base}/sign-in").text
+        no_page = httpx.get(f"{base}/forgot-password")
 
     assert logged.status_code == 200
+    assert "/forgot-password" in offered
+    assert "/forgot-password" not in not_offered
+    assert no_page.status_code == 404
     assert any("/api/auth/reset-password/" in r.getMessage() for r in caplog.records)
     assert refused.status_code >= 400
     assert refused.json()["code"] == "RESET_PASSWORD_DISABLED"

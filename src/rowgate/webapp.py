@@ -119,7 +119,9 @@ def build_parts(
             yield client
 
     pages = PagesConfig(
-        backend_url=settings.insforge_base_url, anon_key=settings.insforge_anon_key
+        backend_url=settings.insforge_base_url,
+        anon_key=settings.insforge_anon_key,
+        password_reset=mailer is not None,
     )
     return AppParts(
         auth=auth,

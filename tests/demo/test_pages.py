@@ -288,3 +288,19 @@ async def test_a_bad_reset_link_says_so_and_cannot_be_submitted(
     html = (await client.get("/reset-password" + query)).text
     assert "invalid or was already used" in html
     assert re.search(r'id="reset-submit"[^>]*disabled', html)
+
+
+async def test_without_a_mail_sender_no_reset_is_offered() -> None:
+    # The auth core refuses resets it cannot deliver; the pages must not lead
+    # a user into that dead end.
+    config = PagesConfig(
+        backend_url="http://127.0.0.1:7130", anon_key=ANON_KEY, password_reset=False
+    )
+    async with make_client(config) as client:
+        sign_in = await client.get("/sign-in")
+        forgot = await client.get("/forgot-password")
+        reset = await client.get("/reset-password?token=abc")
+
+    assert sign_in.status_code == 200
+    assert "forgot-password" not in sign_in.text
+    assert (forgot.status_code, reset.status_code) == (404, 404)

@@ -42,6 +42,9 @@ class PagesConfig:
     backend_url: str  # the data API's origin, e.g. http://127.0.0.1:7130
     anon_key: str
     title: str = "rowgate"
+    # Whether reset links can be delivered: without a sender the auth core
+    # refuses resets, so the pages offer none.
+    password_reset: bool = True
 
 
 def page_routes(config: PagesConfig, session_lookup: SessionLookup) -> list[BaseRoute]:
@@ -77,22 +80,26 @@ def page_routes(config: PagesConfig, session_lookup: SessionLookup) -> list[Base
         return page
 
     static = StaticFiles(packages=[("rowgate.demo", "static")])
-    return [
+    routes: list[BaseRoute] = [
         Route("/", home, name="home"),
         Route("/sign-in", auth_page("sign_in.html", _sign_in_context), name="sign_in"),
         Route("/sign-up", auth_page("sign_up.html"), name="sign_up"),
-        Route(
-            "/forgot-password",
-            auth_page("forgot_password.html"),
-            name="forgot_password",
-        ),
-        Route(
-            "/reset-password",
-            auth_page("reset_password.html", _reset_context),
-            name="reset_password",
-        ),
         Mount("/static", app=static, name="static"),
     ]
+    if config.password_reset:
+        routes += [
+            Route(
+                "/forgot-password",
+                auth_page("forgot_password.html"),
+                name="forgot_password",
+            ),
+            Route(
+                "/reset-password",
+                auth_page("reset_password.html", _reset_context),
+                name="reset_password",
+            ),
+        ]
+    return routes
 
 
 def _sign_in_context(request: Request) -> dict[str, Any]:
