@@ -7,7 +7,8 @@ untrusted origins and untrusted callback URLs, run the handler, and render its
 reply as JSON with its cookies (plus the ``session_data`` copy when the
 cookie cache is on). Before any of that, a request over its rate limit (when
 rate limits are on) gets a 429. Unknown paths and methods get Better Auth's
-bare 404.
+bare 404. A request that loses its database connection gets a 503
+(``DATABASE_UNAVAILABLE``) and the pool checks its other connections.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from rowgate.auth.errors import APIError
 from rowgate.auth.options import AuthOptions
 from rowgate.auth.store import SessionWithUser, Store
 from rowgate.auth.validation import MISSING
+from rowgate.db.pools import PoolRecovery, connection_lost
 
 logger = logging.getLogger("rowgate.auth")
 
@@ -53,6 +55,7 @@ class Auth:
     ) -> None:
         self.options = options
         self.store = Store(pool)
+        self._recovery = PoolRecovery(pool)
         self._proxies = ratelimit.proxy_networks(options.trusted_proxies)
         self.rate_limiter = (
             ratelimit.RateLimiter(
@@ -125,9 +128,20 @@ class Auth:
             reply = limited or await self._run(endpoint, request, path, ip, params)
         except APIError as error:
             reply = routes.Reply(error.body(), status=error.status)
-        except Exception:
-            logger.exception("auth endpoint %s %s failed", request.method, path)
-            return Response(status_code=500)
+        except Exception as exc:
+            if not connection_lost(exc):
+                logger.exception("auth endpoint %s %s failed", request.method, path)
+                return Response(status_code=500)
+            logger.warning(
+                "auth endpoint %s %s lost the database: %s", request.method, path, exc
+            )
+            self._recovery.connection_lost()
+            unavailable = APIError("DATABASE_UNAVAILABLE")
+            reply = routes.Reply(
+                unavailable.body(),
+                status=unavailable.status,
+                headers=[("retry-after", "1")],
+            )
         return _render(reply)
 
     async def _rate_limited(self, ip: str | None, path: str) -> routes.Reply | None:

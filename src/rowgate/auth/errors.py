@@ -55,6 +55,10 @@ ERROR_CODES: dict[str, ErrorCode] = {
         "Cross-site navigation login blocked. This request appears to be a CSRF "
         "attack.",
     ),
+    # rowgate's own: Postgres cannot be reached (a restart, a failover).
+    "DATABASE_UNAVAILABLE": ErrorCode(
+        503, "The database is unavailable. Please try again."
+    ),
     "EMAIL_ALREADY_VERIFIED": ErrorCode(400, "Email is already verified"),
     "EMAIL_CAN_NOT_BE_UPDATED": ErrorCode(400, "Email can not be updated"),
     "EMAIL_MISMATCH": ErrorCode(400, "Email mismatch"),

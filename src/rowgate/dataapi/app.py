@@ -48,6 +48,7 @@ from rowgate.dataapi.response import (
     error_response,
     render,
 )
+from rowgate.db.pools import PoolRecovery
 
 logger = logging.getLogger("rowgate.dataapi")
 
@@ -75,6 +76,7 @@ class DataApi:
         self.cache: schema_cache.SchemaCache | None = None
         self.tokens = TokenCache()
         self.plans = PlanCache()
+        self._recovery = PoolRecovery(pool)
         self._tasks: list[asyncio.Task[None]] = []
         self._dirty = asyncio.Event()
 
@@ -259,6 +261,7 @@ class DataApi:
             before=before,
             rollback=plan.rollback,
             estimate=prepared.estimate,
+            on_lost=self._recovery.connection_lost,
         )
         return render(req, plan, result)
 

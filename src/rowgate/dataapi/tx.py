@@ -22,6 +22,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from rowgate.dataapi.errors import ApiError, DatabaseError, UnavailableError
 from rowgate.dataapi.query import Statement
+from rowgate.db.pools import connection_lost
 
 logger = logging.getLogger("rowgate.dataapi")
 
@@ -53,8 +54,12 @@ async def run(
     before: Sequence[Statement] = (),
     rollback: bool = False,
     estimate: Statement | None = None,
+    on_lost: Callable[[], None] | None = None,
 ) -> Result:
-    """Run ``settings``, ``before`` and ``main`` in one transaction; return its row."""
+    """Run ``settings``, ``before`` and ``main`` in one transaction; return its row.
+
+    ``on_lost`` is called when the failure was the connection's, not the SQL's.
+    """
     try:
         async with pool.connection() as conn:
             await conn.set_read_only(read_only)
@@ -86,6 +91,8 @@ async def run(
             "PGRST003", "Timed out acquiring connection from connection pool."
         ) from None
     except psycopg.Error as exc:
+        if on_lost is not None and connection_lost(exc):
+            on_lost()
         raise _database_error(exc, anonymous=anonymous) from None
 
 

@@ -1,1 +1,1 @@
-"""db"""
+"""The database: the embedded Postgres for development and pool recovery."""
