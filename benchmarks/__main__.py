@@ -4,7 +4,9 @@ One throwaway database (plus a second one padded to a million sessions for the
 scale pair), rowgate's app and backend and the reference Better Auth server each
 in one process, and the pairs of ``benchmarks.pairs`` run back to back. Prints a
 Markdown table and writes ``results/latest.json``, ``results/latest.md`` and
-``results/latest.png``.
+``results/latest.png`` after a full run with the default settings (the run the
+README quotes); any other run (``--quick``, ``--only``, other rounds or sizes)
+writes ``results/partial.*`` instead, which git ignores.
 """
 
 from __future__ import annotations
@@ -49,6 +51,15 @@ def parse(argv: list[str]) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown pairs: {', '.join(sorted(unknown))}")
     return args
+
+
+def full_run(args: argparse.Namespace) -> bool:
+    """Every pair with the default settings: the run ``latest.*`` stands for."""
+    defaults = parse([])
+    return not args.quick and all(
+        getattr(args, name) == getattr(defaults, name)
+        for name in ("rounds", "duration", "concurrency", "scale_rows", "only")
+    )
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -121,7 +132,7 @@ def run_scale(bench: Bench) -> PairResult:
             say("running scale")
             return pairs.scale(bench, big, big_url, reached)
         finally:
-            bench.logs[big.name + " (1M sessions)"] = big.problems()
+            bench.logs[f"{big.name} ({reached} sessions)"] = big.problems()
             big.stop()
 
 
@@ -158,11 +169,13 @@ def main(argv: list[str]) -> int:
     text = "\n\n".join(
         [report.table(results), report.ratios(results), report.extras(document)]
     )
-    report.write_json(args.out / "latest.json", document)
-    (args.out / "latest.md").write_text(text + "\n", encoding="utf-8")
+    name = "latest" if full_run(args) else "partial"
+    report.write_json(args.out / f"{name}.json", document)
+    (args.out / f"{name}.md").write_text(text + "\n", encoding="utf-8")
     if results:
-        report.write_chart(args.out / "latest.png", results)
+        report.write_chart(args.out / f"{name}.png", results)
     print(text)
+    say(f"results in {args.out / name}.json, .md and .png")
     missed = [r.key for r in results if r.met is False]
     say(f"done in {document['seconds']} s; targets missed: {missed or 'none'}")
     return 0
