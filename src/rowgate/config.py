@@ -143,8 +143,8 @@ class Settings:
         if self.database_url is None:
             raise ConfigError(
                 "DATABASE_URL is not set; set it (or libpq's PG* variables) in the "
-                "environment or .env.local, or run `rowgate dev` for an embedded "
-                "Postgres"
+                "environment or .env.local, or let `rowgate dev` (without "
+                "--no-embedded) start an embedded Postgres"
             )
         return self.database_url
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -182,3 +183,19 @@ def test_http_transport_reports_a_backend_without_migrations(
         pytest.raises(MigrationError, match="not available on this backend"),
     ):
         transport.applied()
+
+
+def test_a_migration_over_http_is_logged_under_its_file_name(
+    backend: str, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="rowgate.migrations")
+    with HttpTransport(backend, settings.insforge_api_key) as transport:
+        up(transport, [mf.bootstrap()])
+    response = httpx.post(
+        f"{backend}/api/database/migrations",
+        json={"version": "3", "name": "comments", "sql": "SELECT 1"},
+        headers=admin(settings),
+    )
+
+    assert response.status_code == 201, response.text
+    assert "applying migration 0003_comments.sql" in caplog.text

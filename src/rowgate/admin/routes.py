@@ -204,7 +204,8 @@ def _migration_from(body: Any) -> tuple[str, MigrationFile | None]:
         return "name must use lowercase letters, numbers, and hyphens only", None
     if not isinstance(text, str) or not text.strip():
         return "Migration SQL must contain at least one statement.", None
-    filename = f"{version}_{name}.sql"
+    # The wire carries the version as a number; files pad it to four digits.
+    filename = f"{int(version):04d}_{name}.sql"
     return "", MigrationFile(
         version=int(version), filename=filename, name=name, sql=text
     )

@@ -159,7 +159,7 @@ def next_filename(files: list[MigrationFile], name: str, applied_head: int) -> s
     """The filename ``new <name>`` creates: one past every known version."""
     if not NAME.match(name):
         raise MigrationFileError(
-            "Migration name must use lowercase letters, numbers, and hyphens only."
+            "migration name must use lowercase letters, numbers, and hyphens only"
         )
     head = max([applied_head, *(f.version for f in files)], default=0)
     return f"{head + 1:04d}_{name}.sql"
