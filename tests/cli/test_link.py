@@ -204,6 +204,16 @@ def test_link_json_report(tmp_path: Path, backend: Settings) -> None:
     report = json.loads(result.stdout)
     assert report["success"] is True
     assert "auth_server.py" in report["created"]
+    # Every file link writes is reported, the project's manifest included.
+    written = {p.relative_to(project).as_posix() for p in project.rglob("*")}
+    written = {name for name in written if (project / name).is_file()}
+    reported = {*report["created"], *report["replaced"]}
+    assert {".env.example", "pyproject.toml", ".gitignore"} <= reported
+    # .rowgate/ is link's own record and .env.local is reported key by key.
+    project_files = {
+        name for name in written if not name.startswith((".rowgate/", ".env.local"))
+    }
+    assert project_files <= reported
 
 
 def test_link_json_reports_a_failure_as_json(tmp_path: Path, backend: Settings) -> None:

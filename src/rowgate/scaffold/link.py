@@ -278,9 +278,10 @@ def filled_env(backend: Backend) -> dict[str, str]:
     }
 
 
-def merge_env_example(project_dir: Path) -> None:
+def merge_env_example(project_dir: Path, report: LinkReport) -> None:
     path = project_dir / ".env.example"
-    existing = path.read_text(encoding="utf-8") if path.exists() else ""
+    existed = path.exists()
+    existing = path.read_text(encoding="utf-8") if existed else ""
     if ENV_MARKER in existing:
         return
     defined = parse_env_file(existing)
@@ -288,6 +289,7 @@ def merge_env_example(project_dir: Path) -> None:
     block = "\n".join([ENV_MARKER, *lines]) + "\n"
     separator = "" if not existing else ("\n" if existing.endswith("\n") else "\n\n")
     path.write_text(existing + separator + block, encoding="utf-8")
+    (report.replaced if existed else report.created).append(".env.example")
 
 
 def merge_env_local(
@@ -417,14 +419,21 @@ def link(
     report = LinkReport()
     (say or (lambda _m: None))(f"Linked to project {backend.project_name}")
     write_files(project_dir, scaffold_files(project_dir), report)
-    merge_env_example(project_dir)
+    merge_env_example(project_dir, report)
     merge_env_local(project_dir, filled_env(backend), report)
     had_ignore_file = (project_dir / ".gitignore").exists()
     if ignore_env_local(project_dir):
         (report.replaced if had_ignore_file else report.created).append(".gitignore")
     app = existing_app(project_dir)
     report.app = app or "app:app"
+    requirements = project_dir / "requirements.txt"
+    manifest = (
+        requirements if requirements.is_file() else project_dir / "pyproject.toml"
+    )
+    had_manifest = manifest.is_file()
     report.dependency_added = add_dependency(project_dir, report.app)
+    if report.dependency_added:
+        (report.replaced if had_manifest else report.created).append(manifest.name)
     if app is not None:
         report.warnings.append(
             f"kept your app {app}: mount auth_server.auth at /api/auth, add "
