@@ -176,6 +176,28 @@ const checks = {
     assert.equal(server.seen.length, 0);
   },
 
+  async "an unreachable data API names the likely cause, CORS included"() {
+    const server = fakeServer();
+    const failing = async (url, init) => {
+      if (url === "/api/insforge-token") return server.fetch(url, init);
+      throw new TypeError("Failed to fetch");
+    };
+    globalThis.location = { origin: "http://127.0.0.1:3301" };
+    try {
+      await server.client({ fetch: failing }).from("posts").select();
+      assert.fail("the select should have failed");
+    } catch (error) {
+      assert.ok(error instanceof DataApiError);
+      assert.equal(error.status, 0);
+      assert.match(error.message, /could not be reached/);
+      assert.match(error.message, /http:\/\/127\.0\.0\.1:3301/);
+      assert.match(error.message, /BETTER_AUTH_TRUSTED_ORIGINS/);
+      assert.equal(error.details, "Failed to fetch");
+    } finally {
+      delete globalThis.location;
+    }
+  },
+
   async "tokenExpiry reads exp, and only exp"() {
     const token = (payload) => `${base64url({})}.${base64url(payload)}.s`;
     assert.equal(tokenExpiry(token({ exp: 1700000000 })), 1700000000000);

@@ -2,7 +2,8 @@
 
 ``rowgate_data_check.js`` loads the shipped file with a fake bridge and data API
 and checks token reuse, single-flight, refresh before ``exp``, the 401 retry, the
-signed-out fallback and PostgREST errors. Skipped where Node is not installed.
+signed-out fallback, PostgREST errors and the unreachable-API message. Skipped
+where Node is not installed.
 """
 
 from __future__ import annotations
@@ -32,4 +33,4 @@ def test_the_browser_helper_passes_its_checks() -> None:
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("ok - ") == 10
+    assert result.stdout.count("ok - ") == 11

@@ -166,9 +166,15 @@
           cache: "no-store",
         });
       } catch (error) {
+        // A browser reports a CORS refusal exactly like a network failure, and
+        // a new app address the backend does not trust yet is the usual cause.
+        var origin = typeof location === "undefined" ? "this page" : location.origin;
         throw new DataApiError(0, {
-          message: "The data API could not be reached. Check your connection and try again.",
+          message:
+            "The data API could not be reached. Check your connection, and that the " +
+            "backend trusts " + origin + " (BETTER_AUTH_TRUSTED_ORIGINS).",
           details: String(error && error.message ? error.message : error),
+          hint: "The browser console tells a CORS refusal from a network error.",
         });
       }
     }
