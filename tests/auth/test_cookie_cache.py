@@ -197,16 +197,55 @@ async def test_sign_out_expires_the_copy(pool: AsyncConnectionPool) -> None:
     assert after.json() is None
 
 
-async def test_a_copy_too_big_for_a_cookie_is_left_out(
-    pool: AsyncConnectionPool,
-) -> None:
+async def test_a_big_copy_is_chunked_and_read_back(pool: AsyncConnectionPool) -> None:
     image = "https://img.example/" + "x" * 5000
     async with client_for(pool, cached_options()) as http:
         signed_up = await sign_up(http, unique_email("big"), image=image)
+        async with pool.connection() as conn:
+            await conn.execute(
+                "DELETE FROM better_auth.session WHERE token = %s",
+                (signed_up.json()["token"],),
+            )
+        from_copy = await http.get("/api/auth/get-session")
+        signed_out = await http.post("/api/auth/sign-out")
+
+    lines = set_cookies(signed_up)
+    chunks = [line for line in lines if line.startswith(DATA + ".")]
+    assert [line.split("=", 1)[0] for line in chunks] == [DATA + ".0", DATA + ".1"]
+    assert data_cookie(signed_up) is None
+    assert all(len(line) <= cookie_cache.MAX_COOKIE_SIZE for line in lines)
+    # Only the joined chunks can answer: the session row is gone.
+    assert from_copy.json()["user"]["image"] == image
+    expired = [line for line in set_cookies(signed_out) if "Max-Age=0" in line]
+    assert {line.split("=", 1)[0] for line in expired} >= {DATA + ".0", DATA + ".1"}
+
+
+async def test_a_copy_too_big_for_a_hundred_chunks_is_left_out(
+    pool: AsyncConnectionPool,
+) -> None:
+    image = "https://img.example/" + "x" * 420_000
+    async with client_for(pool, cached_options()) as http:
+        signed_up = await sign_up(http, unique_email("huge"), image=image)
+
     assert signed_up.status_code == 200
-    assert data_cookie(signed_up) == (
-        "better-auth.session_data=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax"
-    )
+    # No copy is set; an older one the browser might hold is expired.
+    copies = [line for line in set_cookies(signed_up) if line.startswith(DATA)]
+    assert copies == [DATA + "=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax"]
+
+
+async def test_stale_chunks_are_expired_when_the_copy_shrinks(
+    pool: AsyncConnectionPool,
+) -> None:
+    async with client_for(pool, cached_options()) as http:
+        await sign_up(http, unique_email("shrink"))
+        http.cookies.set(DATA + ".0", "stale")
+        http.cookies.set(DATA + ".1", "stale")
+        refreshed = await http.get("/api/auth/get-session?disableCookieCache=true")
+
+    lines = set_cookies(refreshed)
+    expired = {line.split("=", 1)[0] for line in lines if "Max-Age=0" in line}
+    assert expired == {DATA + ".0", DATA + ".1"}
+    assert data_cookie(refreshed) is not None
 
 
 async def test_cache_off_sets_no_copy(pool: AsyncConnectionPool) -> None:

@@ -265,8 +265,10 @@ def test_rate_limit_answers_as_better_auths(shared_database: str) -> None:
 # -- (b) one database, two servers ----------------------------------------------
 
 
-def sign_up(client: httpx.Client, base_url: str, email: str) -> httpx.Response:
-    body = {"name": "Shared User", "email": email, "password": PASSWORD}
+def sign_up(
+    client: httpx.Client, base_url: str, email: str, **extra: str
+) -> httpx.Response:
+    body = {"name": "Shared User", "email": email, "password": PASSWORD, **extra}
     return client.post(
         f"{base_url}/api/auth/sign-up/email", json=body, headers={"Origin": base_url}
     )
@@ -392,6 +394,36 @@ def test_cookie_cache_copies_are_read_by_the_other_server(
     assert seen_by_ours["user"]["email"] == f"k-node-{stamp}@example.com"
     assert seen_by_theirs["user"]["email"] == f"k-py-{stamp}@example.com"
     assert uncached is None
+
+
+@pytest.mark.parametrize("strategy", ["compact", "jwt"])
+def test_chunked_cookie_cache_copies_are_read_by_the_other_server(
+    shared_database: str, strategy: CookieCacheStrategy
+) -> None:
+    # A 6000-character image makes each copy about 8 KB: two chunks on both.
+    image = "https://img.example/" + "x" * 6000
+    stamp = time.time_ns()
+    cache = CookieCacheOptions(enabled=True, strategy=strategy)
+    with (
+        better_auth_server(shared_database, cache=strategy) as theirs,
+        rowgate_server(shared_database, cache=cache) as ours,
+        httpx.Client(timeout=30) as http,
+    ):
+        node = sign_up(http, theirs, f"big-node-{stamp}@example.com", image=image)
+        py = sign_up(http, ours, f"big-py-{stamp}@example.com", image=image)
+        node_cookies, py_cookies = cookies_of(node), cookies_of(py)
+        with psycopg.connect(shared_database, autocommit=True) as conn:
+            conn.execute('DELETE FROM better_auth."session"')
+        seen_by_ours = get_session(http, ours, node_cookies)
+        seen_by_theirs = get_session(http, theirs, py_cookies)
+
+    chunks = {f"better-auth.session_data.{n}" for n in range(3)}
+    assert set(node_cookies) & chunks == set(py_cookies) & chunks
+    assert "better-auth.session_data.1" in py_cookies
+    assert "better-auth.session_data" not in py_cookies
+    assert all(len(line) <= 4050 for line in py.headers.get_list("set-cookie"))
+    assert seen_by_ours["user"]["image"] == image
+    assert seen_by_theirs["user"]["email"] == f"big-py-{stamp}@example.com"
 
 
 def test_rate_limit_table_is_shared_with_better_auth(shared_database: str) -> None:

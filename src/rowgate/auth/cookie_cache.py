@@ -18,6 +18,12 @@ other's cookie:
 
 Both are signed with the current secret and verified against every listed
 one. Timestamps are Unix milliseconds except the JWT's ``iat``/``exp``.
+
+A copy whose ``Set-Cookie`` line would pass 4050 bytes (under Safari's limit) is
+split, as Better Auth splits it, into ``session_data.0``, ``session_data.1`` ...
+each within the limit, and read back by joining them in order; one too large for
+100 chunks is not cached. Whatever cookies of the copy the browser holds and the
+new copy does not reuse are expired.
 """
 
 from __future__ import annotations
@@ -49,11 +55,13 @@ VERSION = "1"
 # Auth dates the compact copy 60 s ahead (the JWT keeps the 300 s default).
 DONT_REMEMBER_COMPACT_SECONDS = 60
 DONT_REMEMBER_JWT_SECONDS = 300
-# Browsers drop cookies over about 4 KB; Better Auth would split such a value
-# into chunks, rowgate leaves the cache cookie out instead.
-MAX_COOKIE_VALUE = 4000
+# Better Auth's limits: one Set-Cookie line at most 4050 bytes (Safari drops
+# cookies a little over 4093), and at most 100 chunks of a copy.
+MAX_COOKIE_SIZE = 4050
+MAX_COOKIE_CHUNKS = 100
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_DECIMAL = re.compile("[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -269,7 +277,9 @@ class CookieCache:
             return None
         jar = cookies.parse_cookie_header(cookie_header)
         token = cookies.read_signed(jar, self.names.session_token, self.options.secrets)
-        raw = jar.get(self.names.session_data)
+        raw = jar.get(self.names.session_data) or _joined_chunks(
+            jar, self.names.session_data
+        )
         if not token or not raw:
             return None
         copy = decode(
@@ -290,7 +300,10 @@ class CookieCache:
         """
         sent = dict(_set_cookie_name_value(c) for c in reply.cookies)
         token_cookie = sent.get(self.names.session_token)
+        held = _copy_cookies(request_cookies, self.names.session_data)
         if token_cookie == "":
+            # Signed out: the handler expired session_data; chunks go too.
+            reply.cookies += self._expire(held - {self.names.session_data})
             return
         found = await self._session_of(reply, path, token_cookie)
         reply.cookies = [
@@ -310,21 +323,40 @@ class CookieCache:
             remember=remember,
             now_ms=now,
         )
-        if len(value) > MAX_COOKIE_VALUE:
+        max_age = self.options.cookie_cache.max_age if remember else None
+        written = self._chunks(value, max_age)
+        if not written:
             # An older copy may hold stale data for this very session.
             logger.warning("session too large for the cookie cache; not cached")
-            reply.cookies.append(
-                cookies.expire_cookie(self.names.session_data, self.options)
-            )
-            return
-        reply.cookies.append(
-            cookies.serialize(
-                self.names.session_data,
-                value,
-                max_age=self.options.cookie_cache.max_age if remember else None,
-                secure=self.options.secure_cookies,
-            )
+            held.add(self.names.session_data)
+        reply.cookies += self._expire(held - {name for name, _ in written})
+        reply.cookies += [
+            self._serialize(name, part, max_age) for name, part in written
+        ]
+
+    def _chunks(self, value: str, max_age: int | None) -> list[tuple[str, str]]:
+        """(name, value) of the cookies that carry ``value``; none if too large."""
+        name = self.names.session_data
+        if len(self._serialize(name, value, max_age)) <= MAX_COOKIE_SIZE:
+            return [(name, value)]
+        # Sized for the longest chunk name, as Better Auth sizes them.
+        overhead = len(self._serialize(f"{name}.{MAX_COOKIE_CHUNKS - 1}", "", max_age))
+        size = MAX_COOKIE_SIZE - overhead
+        count = -(-len(value) // size) if size > 0 else MAX_COOKIE_CHUNKS + 1
+        if count > MAX_COOKIE_CHUNKS:
+            return []
+        return [
+            (f"{name}.{index}", value[index * size : (index + 1) * size])
+            for index in range(count)
+        ]
+
+    def _serialize(self, name: str, value: str, max_age: int | None) -> str:
+        return cookies.serialize(
+            name, value, max_age=max_age, secure=self.options.secure_cookies
         )
+
+    def _expire(self, names: set[str]) -> list[str]:
+        return [cookies.expire_cookie(name, self.options) for name in sorted(names)]
 
     async def _session_of(
         self, reply: routes.Reply, path: str, token_cookie: str | None
@@ -347,6 +379,34 @@ class CookieCache:
             return flag == ""
         state = sessions.read_cookie_session(request_cookies, self.options)
         return not state.dont_remember
+
+
+def _chunk_index(base: str, name: str) -> int | None:
+    """N for a cookie named ``<base>.N`` (N a plain decimal), else None."""
+    suffix = name[len(base) + 1 :] if name.startswith(base + ".") else ""
+    if not _DECIMAL.fullmatch(suffix) or str(int(suffix)) != suffix:
+        return None
+    return int(suffix)
+
+
+def _joined_chunks(jar: dict[str, str], base: str) -> str | None:
+    chunks = sorted(
+        (index, value)
+        for name, value in jar.items()
+        if (index := _chunk_index(base, name)) is not None
+    )
+    return "".join(value for _, value in chunks) or None
+
+
+def _copy_cookies(header: str | None, base: str) -> set[str]:
+    """Names of the copy's cookies (whole or chunked) a request carried."""
+    if not header:
+        return set()
+    return {
+        name
+        for name in cookies.parse_cookie_header(header)
+        if name == base or _chunk_index(base, name) is not None
+    }
 
 
 def _now_ms() -> int:
