@@ -370,7 +370,7 @@ def test_session_cookies_are_accepted_by_the_other_server(
     assert [s["token"] for s in listed.json()] == [seen_by_theirs["session"]["token"]]
 
 
-@pytest.mark.parametrize("strategy", ["compact", "jwt"])
+@pytest.mark.parametrize("strategy", ["compact", "jwt", "jwe"])
 def test_cookie_cache_copies_are_read_by_the_other_server(
     shared_database: str, strategy: CookieCacheStrategy
 ) -> None:
@@ -396,7 +396,7 @@ def test_cookie_cache_copies_are_read_by_the_other_server(
     assert uncached is None
 
 
-@pytest.mark.parametrize("strategy", ["compact", "jwt"])
+@pytest.mark.parametrize("strategy", ["compact", "jwt", "jwe"])
 def test_chunked_cookie_cache_copies_are_read_by_the_other_server(
     shared_database: str, strategy: CookieCacheStrategy
 ) -> None:

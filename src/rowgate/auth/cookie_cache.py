@@ -14,7 +14,9 @@ other's cookie:
   where ``data = {session, user, updatedAt, version: "1"}`` and ``signature``
   is ``base64url(HMAC-SHA256(secret, JSON.stringify({...data, expiresAt})))``;
 * ``jwt``: an HS256 JWS (header ``{"alg":"HS256"}``) of ``data`` plus ``iat``
-  and ``exp``.
+  and ``exp``;
+* ``jwe``: ``data`` encrypted, so the browser cannot read it either
+  (``rowgate.auth.jwe``, salt ``better-auth-session``).
 
 Both are signed with the current secret and verified against every listed
 one. Timestamps are Unix milliseconds except the JWT's ``iat``/``exp``.
@@ -44,7 +46,7 @@ from urllib.parse import unquote
 
 import jwt
 
-from rowgate.auth import cookies, routes, sessions
+from rowgate.auth import cookies, jwe, routes, sessions
 from rowgate.auth.options import AuthOptions, CookieCacheOptions
 from rowgate.auth.store import Session, SessionWithUser, Store, User
 
@@ -55,6 +57,7 @@ VERSION = "1"
 # Auth dates the compact copy 60 s ahead (the JWT keeps the 300 s default).
 DONT_REMEMBER_COMPACT_SECONDS = 60
 DONT_REMEMBER_JWT_SECONDS = 300
+JWE_SALT = "better-auth-session"
 # Better Auth's limits: one Set-Cookie line at most 4050 bytes (Safari drops
 # cookies a little over 4093), and at most 100 chunks of a copy.
 MAX_COOKIE_SIZE = 4050
@@ -144,8 +147,10 @@ def encode(
     now_ms: int,
 ) -> str:
     """The ``session_data`` cookie value for ``data``."""
-    if options.strategy == "jwt":
+    if options.strategy in ("jwt", "jwe"):
         seconds = options.max_age if remember else DONT_REMEMBER_JWT_SECONDS
+        if options.strategy == "jwe":
+            return jwe.encrypt(data, secret, JWE_SALT, seconds, now_s=now_ms // 1000)
         return encode_jwt(data, secret, seconds, now_s=now_ms // 1000)
     seconds = options.max_age if remember else DONT_REMEMBER_COMPACT_SECONDS
     return encode_compact(data, secret, now_ms + seconds * 1000)
@@ -178,6 +183,11 @@ def decode(
     """The verified, unexpired copy in a ``session_data`` value, or None."""
     if options.strategy == "jwt":
         return decode_jwt(value, secrets, now_ms=now_ms)
+    if options.strategy == "jwe":
+        claims = jwe.decrypt(value, secrets, JWE_SALT, now_s=now_ms // 1000)
+        if claims is None:
+            return None
+        return _payload(claims, claims["exp"] * 1000, now_ms)
     return decode_compact(value, secrets, now_ms=now_ms)
 
 

@@ -20,7 +20,7 @@ from rowgate.auth.origin import origin_of
 
 MIN_SECRET_LENGTH = 32
 
-CookieCacheStrategy = Literal["compact", "jwt"]
+CookieCacheStrategy = Literal["compact", "jwt", "jwe"]
 RateLimitStorage = Literal["memory", "database", "redis"]
 
 
@@ -104,9 +104,10 @@ class CookieCacheOptions:
     def __post_init__(self) -> None:
         if self.max_age < 1:
             raise AuthConfigError("cookie cache max_age must be at least 1 second")
-        if self.strategy not in ("compact", "jwt"):
+        if self.strategy not in ("compact", "jwt", "jwe"):
             raise AuthConfigError(
-                f"cookie cache strategy must be compact or jwt, got {self.strategy!r}"
+                "cookie cache strategy must be compact, jwt or jwe, got "
+                f"{self.strategy!r}"
             )
 
 
