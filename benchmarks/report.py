@@ -70,10 +70,11 @@ def extras(document: dict[str, Any]) -> str:
             small, large = (side["label"] for side in result["sides"])
             lines.append(
                 f"- scale, in the database alone: the session lookup (one "
-                f"connection, median of 2000) takes {lookup['small']} ms with "
-                f"{small} and {lookup['large']} ms with {large} "
+                f"connection, prepared, median of 2000) takes {lookup['small']} ms "
+                f"with {small} and {lookup['large']} ms with {large} "
                 f"({result['extra']['lookup_ratio']}x); server CPU per request, "
-                f"large/small: {result['extra']['server_cpu_ratio']}x."
+                f"large/small: {result['extra']['server_cpu_ratio']}x; per-round "
+                f"ratios: {', '.join(map(str, result['extra']['round_ratios']))}."
             )
     memory = document.get("memory_mib", {})
     if memory:
