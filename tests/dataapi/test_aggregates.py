@@ -59,6 +59,19 @@ async def test_aggregates_over_a_table(
         assert (response.status_code, response.json()) == (200, expected)
 
 
+async def test_an_exact_count_counts_groups(agg: httpx.AsyncClient) -> None:
+    whole = await agg.get(
+        "/items?select=kind,count()", headers={"Prefer": "count=exact"}
+    )
+    paged = await agg.get(
+        "/items?select=kind,count()&order=kind&limit=2",
+        headers={"Prefer": "count=exact"},
+    )
+
+    assert (whole.status_code, whole.headers["content-range"]) == (200, "0-3/4")
+    assert (paged.status_code, paged.headers["content-range"]) == (206, "0-1/4")
+
+
 async def test_aggregates_inside_an_embed(agg: httpx.AsyncClient) -> None:
     rows = await read(agg, "/shops?select=name,item_shops(count())&order=id")
 

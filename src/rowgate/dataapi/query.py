@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from psycopg import sql
@@ -156,7 +156,13 @@ def _read(plan: Plan, action: Read, binder: _Binder) -> sql.Composable:
     qual = sql.Identifier(node.table.schema, node.table.name)
     source = _node_select(node, qual, qual, binder)
     total: sql.Composable = sql.SQL("NULL::bigint")
-    if action.exact:
+    if action.exact and _grouped(node):
+        # Aggregated rows are groups: count those, over every page.
+        unpaged = replace(node, order=(), limit=None, offset=0)
+        total = sql.SQL(
+            "(SELECT pg_catalog.count(*) FROM ({}) AS pgrst_groups)"
+        ).format(_node_select(unpaged, qual, qual, binder))
+    elif action.exact:
         total = sql.SQL("(SELECT pg_catalog.count(*) FROM {} WHERE {})").format(
             qual, _where(node, qual, binder)
         )
@@ -246,9 +252,7 @@ def _node_select(
     items: list[sql.Composable] = []
     laterals: list[sql.Composable] = []
     # With an aggregate, every other item of the level is grouped by.
-    grouped = any(
-        isinstance(item, SelectField) and item.aggregate for item in node.select
-    )
+    grouped = _grouped(node)
     groups: list[sql.Composable] = []
     for item in node.select:
         if isinstance(item, Embed) and not item.node.select:
@@ -294,6 +298,11 @@ def _node_select(
     if groups:
         query += sql.SQL(" GROUP BY ") + sql.SQL(", ").join(groups)
     return query + _order_page(node, qual, binder)
+
+
+def _grouped(node: ReadNode) -> bool:
+    """Whether the level aggregates: its rows are then groups."""
+    return any(isinstance(item, SelectField) and item.aggregate for item in node.select)
 
 
 def _star(table: Table, qual: sql.Composable, expand: bool) -> list[sql.Composable]:
