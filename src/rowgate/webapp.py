@@ -24,6 +24,7 @@ from rowgate.bridge.route import bridge_route
 from rowgate.bridge.token import mint_token
 from rowgate.config import Settings, loopback_twins
 from rowgate.dataclient import DataClient
+from rowgate.db.pools import POOL_TIMEOUT_SECONDS
 from rowgate.demo.pages import CurrentUser, PagesConfig, page_routes
 
 _STORAGES: dict[str, RateLimitStorage] = {
@@ -73,6 +74,7 @@ def build_parts(
         max_size=pool_size,
         open=False,
         name="auth",
+        timeout=POOL_TIMEOUT_SECONDS,
     )
     origins = loopback_twins(settings.app_origin, *settings.trusted_origins)
     mailer = send_email or (console_transport if development else None)
@@ -108,12 +110,13 @@ def build_parts(
 
     @asynccontextmanager
     async def data_client(request: Request) -> AsyncIterator[DataClient]:
-        user = await current_user(request)
+        # Tokens are minted only for a session the database still holds.
+        found = await auth.get_session(request, disable_cookie_cache=True)
 
         async def token() -> str | None:
-            if user is None:
+            if found is None:
                 return None
-            return mint_token(user.id, settings.insforge_jwt_secret)
+            return mint_token(found.user.id, settings.insforge_jwt_secret)
 
         async with DataClient(settings.insforge_base_url, token) as client:
             yield client

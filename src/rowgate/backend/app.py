@@ -31,6 +31,7 @@ from rowgate.admin.routes import admin_routes
 from rowgate.config import Settings, loopback_twins
 from rowgate.dataapi.app import DataApi
 from rowgate.dataapi.config import DataApiConfig
+from rowgate.db.pools import POOL_TIMEOUT_SECONDS
 from rowgate.studio.app import studio_routes
 
 logger = logging.getLogger("rowgate.backend")
@@ -106,7 +107,12 @@ def create_backend(settings: Settings, *, pool_size: int = 10) -> Backend:
     settings.validate_secrets()
     conninfo = settings.authenticator_url()
     pool = AsyncConnectionPool(
-        conninfo, min_size=1, max_size=pool_size, open=False, name="dataapi"
+        conninfo,
+        min_size=1,
+        max_size=pool_size,
+        open=False,
+        name="dataapi",
+        timeout=POOL_TIMEOUT_SECONDS,
     )
     # Studio and the admin API use the owner's credentials on a pool of their
     # own, never the data API's authenticator.

@@ -19,6 +19,11 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 logger = logging.getLogger("rowgate.db")
 
+# Seconds a request waits for a pooled connection before it gives up with a 503
+# (PostgREST's db-pool-acquisition-timeout): a database that is down, or a pool
+# that is exhausted, answers quickly instead of after psycopg's 30 s.
+POOL_TIMEOUT_SECONDS = 10.0
+
 # SQLSTATEs of a connection going away: the 08 class, and the server shutting
 # down or still starting (57P01-57P03).
 _LOST_CLASSES = ("08",)
