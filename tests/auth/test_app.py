@@ -108,3 +108,30 @@ async def test_a_reset_link_without_a_callback_lands_on_the_error_page(
     landing = await client.get(response.headers["location"])
     assert landing.status_code == 200
     assert "Sign-in problem" in landing.text
+
+
+async def test_a_nul_character_is_a_400_not_a_500(
+    client: httpx.AsyncClient, mailer: httpx.AsyncClient
+) -> None:
+    # Postgres text cannot hold NUL: each of these reached the database before.
+    signed_up = await client.post(
+        "/api/auth/sign-up/email",
+        json={"name": "a\u0000b", "email": unique_email(), "password": "x" * 12},
+    )
+    reset_link = await mailer.get("/api/auth/reset-password/%00?callbackURL=/")
+    await client.post(
+        "/api/auth/sign-up/email",
+        json={"name": "ok", "email": unique_email(), "password": "x" * 12},
+    )
+    renamed = await client.post("/api/auth/update-user", json={"name": "a\u0000b"})
+
+    for response in (signed_up, renamed):
+        assert response.status_code == 400, response.text
+        assert response.json() == {
+            "message": "Invalid input: text cannot contain NUL characters",
+            "code": "VALIDATION_ERROR",
+        }
+    assert (reset_link.status_code, reset_link.json()["code"]) == (
+        400,
+        "VALIDATION_ERROR",
+    )

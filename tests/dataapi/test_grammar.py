@@ -213,3 +213,31 @@ async def test_unsupported_method(client: httpx.AsyncClient) -> None:
 
     assert response.status_code == 405
     assert response.json()["code"] == "PGRST117"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/items?name=eq.%00",
+        "/items?name=in.(a,%00)",
+        "/items?name=like.%00*",
+        "/items?doc=fts.%00",
+        "/items?select=attrs->%00",
+        "/items?order=name%00",
+        "/it%00ems",
+    ],
+)
+async def test_a_nul_character_is_postgres_22021_not_a_500(
+    client: httpx.AsyncClient, url: str
+) -> None:
+    response = await client.get(url)
+
+    assert (response.status_code, response.json()["code"]) == (400, "22021")
+
+
+async def test_a_nul_in_a_text_body_is_22021_too(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/rpc/shout", content=b"a\x00b", headers={"Content-Type": "text/plain"}
+    )
+
+    assert (response.status_code, response.json()["code"]) == (400, "22021")

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
+import psycopg
 from psycopg_pool import AsyncConnectionPool
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
@@ -128,6 +129,19 @@ class Auth:
             reply = limited or await self._run(endpoint, request, path, ip, params)
         except APIError as error:
             reply = routes.Reply(error.body(), status=error.status)
+        except psycopg.DataError as exc:
+            # Input Postgres cannot store (a NUL character, a number out of
+            # range) is the client's error, and says nothing about the data.
+            logger.info(
+                "auth endpoint %s %s refused input: %s", request.method, path, exc
+            )
+            invalid = APIError(
+                "VALIDATION_ERROR",
+                message="Invalid input: text cannot contain NUL characters"
+                if "NUL" in str(exc)
+                else "Invalid input",
+            )
+            reply = routes.Reply(invalid.body(), status=invalid.status)
         except Exception as exc:
             if not connection_lost(exc):
                 logger.exception("auth endpoint %s %s failed", request.method, path)

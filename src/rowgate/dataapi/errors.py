@@ -206,6 +206,16 @@ def sqlstate_status(sqlstate: str, message: str, *, anonymous: bool) -> int:
     return _CLASS_STATUS.get(sqlstate[:2], 400)
 
 
+def nul_in_text(*, anonymous: bool = False) -> DatabaseError:
+    """What Postgres answers text holding a NUL character, which psycopg refuses
+    to send: ``22021``, a 400."""
+    return DatabaseError(
+        "22021",
+        'invalid byte sequence for encoding "UTF8": 0x00',
+        anonymous=anonymous,
+    )
+
+
 def error_json(error: ApiError) -> bytes:
     """The response body for ``error``."""
     return json.dumps(error.body(), ensure_ascii=False).encode()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import parse_qsl
 
-from rowgate.dataapi.errors import RequestError
+from rowgate.dataapi.errors import RequestError, nul_in_text
 
 Method = Literal["GET", "HEAD", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"]
 METHODS: tuple[Method, ...] = (
@@ -251,6 +251,9 @@ def parse_request(
     target = parse_target(path)
     by_name = header_map(headers)
     pairs = tuple(parse_qsl(query_string, keep_blank_values=True))
+    if "\x00" in path or any("\x00" in k or "\x00" in v for k, v in pairs):
+        # No Postgres text can hold it; say so before anything is built from it.
+        raise nul_in_text()
     schema, negotiated = _schema(verb, by_name, schemas)
 
     return ApiRequest(

@@ -20,7 +20,12 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from rowgate.dataapi.errors import ApiError, DatabaseError, UnavailableError
+from rowgate.dataapi.errors import (
+    ApiError,
+    DatabaseError,
+    UnavailableError,
+    nul_in_text,
+)
 from rowgate.dataapi.query import Statement
 from rowgate.db.pools import connection_lost
 
@@ -104,6 +109,10 @@ def _plan_rows(explained: Any) -> int:
 
 
 def _database_error(exc: psycopg.Error, *, anonymous: bool) -> ApiError:
+    if exc.sqlstate is None and "NUL" in str(exc):
+        # psycopg refuses a NUL in a text parameter (a CSV or form body, say)
+        # before Postgres sees it; Postgres would have answered 22021.
+        return nul_in_text(anonymous=anonymous)
     if exc.sqlstate is None:
         if isinstance(exc, psycopg.OperationalError):
             logger.warning("data API lost its database connection: %s", exc)
