@@ -248,6 +248,12 @@ async def test_stale_chunks_are_expired_when_the_copy_shrinks(
     assert data_cookie(refreshed) is not None
 
 
+def test_a_copy_nested_too_deep_is_refused_not_raised() -> None:
+    forged = cookie_cache.b64url(b"[" * 5000)
+
+    assert decode_compact(forged, [SECRET], now_ms=0) is None
+
+
 async def test_cache_off_sets_no_copy(pool: AsyncConnectionPool) -> None:
     async with client_for(pool) as http:
         signed_up = await sign_up(http, unique_email("no-cache"))

@@ -84,7 +84,16 @@ def test_any_altered_part_is_refused(part: int) -> None:
 
 @pytest.mark.parametrize(
     "token",
-    ["", "a.b.c", "a..b.c.d", "x.y.z.w.v", "e30..AAAA.AAAA.AAAA", "...."],
+    [
+        "",
+        "a.b.c",
+        "a..b.c.d",
+        "x.y.z.w.v",
+        "e30..AAAA.AAAA.AAAA",
+        "....",
+        # A header nested deeper than json can read.
+        jwe._b64(b"[" * 5000) + "..AAAA.AAAA.AAAA",
+    ],
 )
 def test_malformed_tokens_are_refused(token: str) -> None:
     assert jwe.decrypt(token, [SECRET], SALT, now_s=NOW) is None

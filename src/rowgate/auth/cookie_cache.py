@@ -196,7 +196,8 @@ def decode_compact(
 ) -> CachedSession | None:
     try:
         outer = json.loads(b64url_decode(value).decode("utf-8"))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
+        # RecursionError: a forged copy nested deeper than json can read.
         return None
     if not isinstance(outer, dict):
         return None

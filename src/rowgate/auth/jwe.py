@@ -67,7 +67,7 @@ def decrypt(
     try:
         header = json.loads(_unb64(parts[0]))
         iv, ciphertext, tag = (_unb64(part) for part in parts[2:])
-    except (ValueError, binascii.Error):
+    except (ValueError, binascii.Error, RecursionError):
         return None
     if not isinstance(header, dict) or header.get("alg") != ALG:
         return None
@@ -110,7 +110,7 @@ def _open(
     try:
         padded = decryptor.update(ciphertext) + decryptor.finalize()
         claims = json.loads(unpadder.update(padded) + unpadder.finalize())
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return claims if isinstance(claims, dict) else None
 
