@@ -32,6 +32,9 @@ TRUSTED = TrustedOrigins.of(ORIGIN, ("https://*.example.com", "http://10.0.*.*")
         ("http://10.0.1.2", "http://10.0.*.*", True),
         ("http://10.0.evil.com", "http://10.0.*.*", False),
         ("https://HOST.test:443", "https://host.test", True),
+        # A browser reads the backslash as a slash: the host is evil.com.
+        ("http://evil.com\\@127.0.0.1:3000/x", "http://127.0.0.1:3000", False),
+        ("http://127.0.0.1:3000\\path", "http://127.0.0.1:3000", True),
     ],
 )
 def test_origin_patterns(url: str, pattern: str, expected: bool) -> None:

@@ -38,7 +38,9 @@ def origin_of(url: str) -> str | None:
     if _CONTROL.search(url):
         return None
     try:
-        parts = urlsplit(url.strip())
+        # Browsers read a backslash in an http(s) URL as a slash (WHATWG URL):
+        # parse it so, or ``http://evil\@trusted/`` would pass for ``trusted``.
+        parts = urlsplit(url.strip().replace("\\", "/"))
         port = parts.port
     except ValueError:
         return None
