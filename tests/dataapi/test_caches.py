@@ -209,3 +209,16 @@ def test_token_cache_is_bounded() -> None:
     assert len(tokens) == 2
     assert tokens.get(signed[0]) is None
     assert tokens.get(signed[2]) is not None
+
+
+async def test_a_refused_read_takes_no_place(
+    api: DataApi, client: httpx.AsyncClient
+) -> None:
+    query = "select=title&limit=7"
+    key = PlanCache.key("GET", "/records/notes", query, {"accept": "*/*"}, b"")
+    assert key is not None and api.cache is not None
+
+    refused = await client.get(f"/notes?{query}")  # anon may not read notes
+
+    assert refused.status_code == 401
+    assert api.plans.get(api.cache, key) is None

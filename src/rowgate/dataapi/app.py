@@ -208,9 +208,11 @@ class DataApi:
         if req.target.kind == "root":
             return openapi_document(req, cache)
         prepared = self._prepare(req, cache)
+        response = await self._execute(req, prepared, identity)
         if key is not None:
+            # Stored once it ran: a refused read never takes a place.
             self.plans.put(cache, key, prepared)
-        return await self._execute(req, prepared, identity)
+        return response
 
     def _switchable(self, identity: Identity) -> schema_cache.SchemaCache:
         cache = self.cache

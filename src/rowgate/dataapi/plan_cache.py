@@ -9,10 +9,12 @@ rendered statements, filling in only their own headers and cookies. Filter value
 are part of the key: a list that many clients poll is served from the cache, a
 lookup by a new id is planned afresh.
 
-Entries belong to one schema cache and are dropped when it is replaced. Requests
-that fail to parse or plan are never stored, nor are keys longer than
+Entries belong to one schema cache and are dropped when it is replaced. Only
+reads that succeeded are stored, and not those with keys longer than
 ``MAX_KEY_CHARS`` characters; at most ``capacity`` entries are kept, the oldest
-going first.
+going first. A long select list makes a large entry (about 70 KB for a 2 KB
+key), so the bounds keep the whole cache within tens of megabytes whatever
+clients send.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ PLAN_HEADERS = (
     "content-type",
 )
 CACHED_METHODS = frozenset({"GET", "HEAD"})
-MAX_KEY_CHARS = 4096
+MAX_KEY_CHARS = 2048
 
 Key = tuple[str | None, ...]
 
@@ -63,7 +65,7 @@ class Prepared:
 class PlanCache:
     """Prepared reads of one schema cache, by ``key``."""
 
-    def __init__(self, capacity: int = 1024) -> None:
+    def __init__(self, capacity: int = 512) -> None:
         self.capacity = capacity
         self._owner: SchemaCache | None = None
         self._entries: dict[Key, Prepared] = {}
