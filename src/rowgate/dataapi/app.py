@@ -228,6 +228,10 @@ class DataApi:
             )
         return cache
 
+    def _role_settings(self, role: str) -> tuple[tuple[str, str], ...]:
+        cache = self.cache
+        return cache.role_settings.get(role, ()) if cache is not None else ()
+
     def _prepare(self, req: ApiRequest, cache: schema_cache.SchemaCache) -> Prepared:
         config = self.config
         plan = make_plan(
@@ -255,7 +259,13 @@ class DataApi:
             before.append(pre_request_statement(config.pre_request_name))
         result = await tx.run(
             self.pool,
-            settings_statement(identity, req, req.method, plan.timezone),
+            settings_statement(
+                identity,
+                req,
+                req.method,
+                plan.timezone,
+                self._role_settings(identity.role),
+            ),
             prepared.main,
             read_only=plan.read_only,
             anonymous=identity.role == config.anon_role,

@@ -89,11 +89,21 @@ class _Binder:
 
 
 def settings_statement(
-    identity: Identity, req: ApiRequest, method: str, timezone: str | None = None
+    identity: Identity,
+    req: ApiRequest,
+    method: str,
+    timezone: str | None = None,
+    role_settings: Sequence[tuple[str, str]] = (),
 ) -> Statement:
-    """One statement setting role, claims and request GUCs for this transaction."""
+    """One statement setting role, claims and request GUCs for this transaction.
+
+    ``role_settings`` (the role's ``ALTER ROLE ... SET``, a ``statement_timeout``
+    say) come first, as logging in as the role would give them; the request's own
+    settings follow and win where both name the same one.
+    """
     headers = {k: v for k, v in req.headers.items() if k != "cookie"}
-    values = {
+    values = dict(role_settings)
+    values |= {
         "search_path": _search_path(req.schema),
         "role": identity.role,
         "request.jwt.claims": identity.claims_json,
@@ -117,7 +127,7 @@ def _search_path(schema: str) -> str:
     return ", ".join(path)
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=64)
 def _settings_query(names: tuple[str, ...]) -> sql.Composable:
     """The settings statement for ``names``: its text depends on the names only,
     so it is composed once instead of on every request."""

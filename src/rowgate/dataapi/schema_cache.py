@@ -1,8 +1,9 @@
 """The schema cache: what the exposed schemas hold, read from the catalog at start.
 
 Tables and views with their columns, keys and foreign keys; functions with their
-parameters and return shapes; the roles the authenticator may switch to and the
-time zone names Postgres knows. The
+parameters and return shapes; the roles the authenticator may switch to, with
+the settings ``ALTER ROLE ... SET`` gave them, and the time zone names Postgres
+knows. The
 planner works from this snapshot only, so a request naming anything outside the
 exposed schemas is refused before SQL is built. ``load`` is the one place here
 that talks to Postgres; the rest are plain, immutable types.
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -123,6 +124,27 @@ SELECT rolname FROM pg_catalog.pg_roles
 WHERE pg_catalog.pg_has_role(current_user, oid, 'MEMBER') AND rolname <> current_user
 """
 
+# ``ALTER ROLE r SET name = value`` of the roles requests switch to, this
+# database's over every database's; only settings a non-superuser may change
+# (``user`` context, or custom ``x.y`` names), as PostgREST applies them.
+_ROLE_SETTINGS = """
+SELECT DISTINCT ON (r.rolname, kv.name) r.rolname, kv.name, kv.value
+FROM pg_catalog.pg_db_role_setting s
+JOIN pg_catalog.pg_roles r ON r.oid = s.setrole
+CROSS JOIN LATERAL (
+    SELECT split_part(item, '=', 1) AS name,
+           substr(item, strpos(item, '=') + 1) AS value
+    FROM unnest(s.setconfig) AS item
+) kv
+LEFT JOIN pg_catalog.pg_settings g ON g.name = kv.name
+WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER')
+  AND r.rolname <> current_user
+  AND (s.setdatabase = 0 OR s.setdatabase =
+       (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()))
+  AND (g.context = 'user' OR (g.name IS NULL AND strpos(kv.name, '.') > 0))
+ORDER BY r.rolname, kv.name, s.setdatabase DESC
+"""
+
 
 @dataclass(frozen=True)
 class Column:
@@ -205,6 +227,8 @@ class SchemaCache:
     roles: frozenset[str]
     # The zone names ``Prefer: timezone=`` may name; others are not applied.
     timezones: frozenset[str] = frozenset()
+    # Per role, the settings each of its transactions starts with.
+    role_settings: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
 
     def table(self, schema: str, name: str) -> Table | None:
         return self.tables.get((schema, name))
@@ -224,6 +248,7 @@ async def load(conn: AsyncConnection[Any], schemas: Sequence[str]) -> SchemaCach
             attributes = await (await cur.execute(_ATTRIBUTES)).fetchall()
             functions = await (await cur.execute(_FUNCTIONS, args)).fetchall()
             roles = await (await cur.execute(_ROLES)).fetchall()
+            role_settings = await (await cur.execute(_ROLE_SETTINGS)).fetchall()
             zones = await (await cur.execute(_TIMEZONES)).fetchall()
     finally:
         await conn.set_read_only(False)
@@ -240,8 +265,16 @@ async def load(conn: AsyncConnection[Any], schemas: Sequence[str]) -> SchemaCach
         ),
         functions=_functions(functions),
         roles=frozenset(row[0] for row in roles),
+        role_settings=_by_role(role_settings),
         timezones=frozenset(row[0] for row in zones),
     )
+
+
+def _by_role(rows: list[tuple[Any, ...]]) -> dict[str, tuple[tuple[str, str], ...]]:
+    found: dict[str, list[tuple[str, str]]] = {}
+    for role, name, value in rows:
+        found.setdefault(role, []).append((name, value))
+    return {role: tuple(settings) for role, settings in found.items()}
 
 
 def _tables(
