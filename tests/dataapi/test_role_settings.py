@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from rowgate.dataapi.app import DataApi
-from tests.dataapi.conftest import BASE, CONFIG
+from tests.dataapi.conftest import BASE, CONFIG, bearer, new_user
 
 
 @pytest.fixture
@@ -30,6 +30,8 @@ def anon_settings(owner: psycopg.Connection[Any]) -> Iterator[None]:
         "log_min_duration_statement = 0",
         # The request's own setting wins.
         "search_path = pg_catalog",
+        # Applied where it matters: to the transaction the request begins.
+        "default_transaction_isolation = 'serializable'",
     ):
         owner.execute(
             sql.SQL("ALTER ROLE anon IN DATABASE {} SET ").format(database)
@@ -40,7 +42,8 @@ def anon_settings(owner: psycopg.Connection[Any]) -> Iterator[None]:
         " SELECT json_build_object("
         "'timeout', current_setting('statement_timeout'),"
         " 'greeting', current_setting('app.greeting', true),"
-        " 'path', current_setting('search_path')) $$"
+        " 'path', current_setting('search_path'),"
+        " 'isolation', current_setting('transaction_isolation')) $$"
     )
     owner.execute(
         "CREATE FUNCTION public.role_nap() RETURNS int LANGUAGE sql STABLE AS"
@@ -65,11 +68,20 @@ async def test_the_roles_settings_hold_for_its_requests(
     async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
         probe = await http.get("/rpc/role_probe")
         nap = await http.get("/rpc/role_nap")
+        # Another role on the same connections gets none of anon's settings.
+        others = [
+            (await http.get("/rpc/role_probe", headers=bearer(new_user()))).json()
+            for _ in range(3)
+        ]
 
     assert probe.status_code == 200, probe.text
     assert probe.json() == {
         "timeout": "150ms",
         "greeting": "hello",
         "path": '"public"',
+        "isolation": "serializable",
     }
     assert nap.json()["code"] == "57014"  # canceling statement due to timeout
+    for other in others:
+        assert other["isolation"] == "read committed"
+        assert other["timeout"] != "150ms" and other["greeting"] in (None, "")

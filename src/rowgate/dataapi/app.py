@@ -254,18 +254,13 @@ class DataApi:
     ) -> Response:
         config = self.config
         plan = prepared.plan
+        role_settings = self._role_settings(identity.role)
         before = []
         if config.pre_request is not None:
             before.append(pre_request_statement(config.pre_request_name))
         result = await tx.run(
             self.pool,
-            settings_statement(
-                identity,
-                req,
-                req.method,
-                plan.timezone,
-                self._role_settings(identity.role),
-            ),
+            settings_statement(identity, req, req.method, plan.timezone, role_settings),
             prepared.main,
             read_only=plan.read_only,
             anonymous=identity.role == config.anon_role,
@@ -274,6 +269,7 @@ class DataApi:
             rollback=plan.rollback,
             estimate=prepared.estimate,
             on_lost=self._recovery.connection_lost,
+            isolation=dict(role_settings).get("default_transaction_isolation"),
         )
         return render(req, plan, result)
 

@@ -47,6 +47,13 @@ class Result:
 
 Check = Callable[[Result], None]
 
+_ISOLATION_LEVELS = {
+    "read uncommitted": psycopg.IsolationLevel.READ_UNCOMMITTED,
+    "read committed": psycopg.IsolationLevel.READ_COMMITTED,
+    "repeatable read": psycopg.IsolationLevel.REPEATABLE_READ,
+    "serializable": psycopg.IsolationLevel.SERIALIZABLE,
+}
+
 
 async def run(
     pool: AsyncConnectionPool[Any],
@@ -60,14 +67,20 @@ async def run(
     rollback: bool = False,
     estimate: Statement | None = None,
     on_lost: Callable[[], None] | None = None,
+    isolation: str | None = None,
 ) -> Result:
     """Run ``settings``, ``before`` and ``main`` in one transaction; return its row.
 
-    ``on_lost`` is called when the failure was the connection's, not the SQL's.
+    ``isolation`` (a role's ``default_transaction_isolation``) is the level the
+    transaction begins at; Postgres' default otherwise. ``on_lost`` is called when
+    the failure was the connection's, not the SQL's.
     """
+    level = _ISOLATION_LEVELS.get((isolation or "").strip().lower())
     try:
         async with pool.connection() as conn:
             await conn.set_read_only(read_only)
+            if conn.isolation_level != level:
+                await conn.set_isolation_level(level)
             async with conn.transaction():
                 cur = conn.cursor()
                 await cur.execute(settings.query, settings.params)
