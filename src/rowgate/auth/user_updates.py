@@ -185,16 +185,9 @@ async def _mail_change_link(
 ) -> None:
     sender = ctx.options.send_verification_email
     assert sender is not None
-    claims = verification.EmailClaims(
-        found.user.email,
-        user_id=found.user.id,
-        update_to=new_email,
-        request_type=verification.CHANGE_EMAIL_VERIFICATION,
+    url, token = _change_link(
+        ctx, found, new_email, callback, verification.CHANGE_EMAIL_VERIFICATION
     )
-    token = verification.create_email_token(
-        ctx.options.secret, claims, ctx.options.verification_token_expires_in
-    )
-    url = verification.verify_email_url(ctx.options, token, callback)
     recipient = replace(found.user, email=new_email)
     await sender(
         mail.EmailMessage(mail.VERIFICATION_MAIL, new_email, recipient, url, token)
@@ -210,16 +203,9 @@ async def _mail_change_confirmation(
 ) -> None:
     """Ask the current address to approve the change; its link then mails the
     new address (``verify-email`` with a confirmation token)."""
-    claims = verification.EmailClaims(
-        found.user.email,
-        user_id=found.user.id,
-        update_to=new_email,
-        request_type=verification.CHANGE_EMAIL_CONFIRMATION,
+    url, token = _change_link(
+        ctx, found, new_email, callback, verification.CHANGE_EMAIL_CONFIRMATION
     )
-    token = verification.create_email_token(
-        ctx.options.secret, claims, ctx.options.verification_token_expires_in
-    )
-    url = verification.verify_email_url(ctx.options, token, callback)
     message = mail.EmailMessage(
         mail.CHANGE_EMAIL_CONFIRMATION_MAIL,
         found.user.email,
@@ -229,6 +215,26 @@ async def _mail_change_confirmation(
         new_email=new_email,
     )
     await sender(message)
+
+
+def _change_link(
+    ctx: AuthContext,
+    found: SessionWithUser,
+    new_email: str,
+    callback: str | None,
+    request_type: str,
+) -> tuple[str, str]:
+    """The ``verify-email`` link (and its token) for one step of an email change."""
+    claims = verification.EmailClaims(
+        found.user.email,
+        user_id=found.user.id,
+        update_to=new_email,
+        request_type=request_type,
+    )
+    token = verification.create_email_token(
+        ctx.options.secret, claims, ctx.options.verification_token_expires_in
+    )
+    return verification.verify_email_url(ctx.options, token, callback), token
 
 
 DELETE_USER_FIELDS = (
