@@ -8,16 +8,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import psycopg
 import pytest
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
-from starlette.applications import Starlette
-from starlette.routing import Mount
 
-from rowgate.dataapi.app import DataApi
-from tests.dataapi.conftest import BASE, CONFIG, bearer, new_user
+from tests.dataapi.conftest import CONFIG, bearer, client_with, new_user
 
 
 @pytest.fixture
@@ -61,11 +57,8 @@ def anon_settings(owner: psycopg.Connection[Any]) -> Iterator[None]:
 async def test_the_roles_settings_hold_for_its_requests(
     anon_settings: None, pool: AsyncConnectionPool[Any]
 ) -> None:
-    fresh = DataApi(CONFIG, pool)
-    await fresh.startup()
-    app = Starlette(routes=[Mount("/api/database", app=fresh)])
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
+    # A fresh API: its schema cache holds the settings just made.
+    async with client_with(pool, CONFIG) as http:
         probe = await http.get("/rpc/role_probe")
         nap = await http.get("/rpc/role_nap")
         # Another role on the same connections gets none of anon's settings.
