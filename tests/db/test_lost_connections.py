@@ -11,18 +11,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import jwt
 import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
-from starlette.applications import Starlette
-from starlette.routing import Mount
 
-from rowgate.dataapi.app import DataApi
 from rowgate.dataapi.config import DataApiConfig
 from rowgate.db.pools import connection_lost
 from tests.auth.support import client_for, make_options, sign_up, unique_email
+from tests.dataapi.conftest import client_with
 
 SECRET = "s" * 40
 
@@ -87,20 +84,18 @@ async def test_the_data_api_answers_503_then_recovers(
 ) -> None:
     token = jwt.encode({"role": "anon"}, SECRET, "HS256")
     headers = {"Authorization": f"Bearer {token}"}
-    async with own_pool(authenticator_url) as (pool, name):
-        api = DataApi(DataApiConfig(jwt_secret=SECRET), pool)
-        await api.startup()
-        app = Starlette(routes=[Mount("/api/database", app=api)])
-        transport = httpx.ASGITransport(app=app)
-        base = "http://testserver/api/database/rpc"
-        async with httpx.AsyncClient(transport=transport, base_url=base) as http:
-            # requesting_user_id() comes with the bootstrap: a cheap round trip.
-            assert (await http.get("/requesting_user_id", headers=headers)).is_success
-            assert drop_connections(database_url, name) == 2
+    config = DataApiConfig(jwt_secret=SECRET)
+    async with (
+        own_pool(authenticator_url) as (pool, name),
+        client_with(pool, config) as http,
+    ):
+        # requesting_user_id() comes with the bootstrap: a cheap round trip.
+        assert (await http.get("/rpc/requesting_user_id", headers=headers)).is_success
+        assert drop_connections(database_url, name) == 2
 
-            lost = await http.get("/requesting_user_id", headers=headers)
-            await settle(pool)
-            after = await http.get("/requesting_user_id", headers=headers)
+        lost = await http.get("/rpc/requesting_user_id", headers=headers)
+        await settle(pool)
+        after = await http.get("/rpc/requesting_user_id", headers=headers)
 
     assert lost.status_code == 503
     assert lost.json()["code"] in ("PGRST000", "57P01")
